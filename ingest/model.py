@@ -1,0 +1,212 @@
+"""The core's data types: event input, landing rows, dead letters and batch results.
+
+Rows are TypedDicts (cheap to build, serialised as they are); a test checks that their keys and types
+match ``schemas/`` so that Python and KQL never drift apart.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, TypedDict, cast
+
+from ingest.schema import DEAD_LETTER_TABLE, LANDING_TABLE, load_table
+
+
+class RejectReason(StrEnum):
+    """Why a record became a dead letter instead of a landing row."""
+
+    EMPTY_BODY = "empty_body"
+    BAD_GZIP = "bad_gzip"
+    TOO_LARGE = "too_large"
+    NOT_JSON = "not_json"
+    NOT_A_RECORD = "not_a_record"
+    UNSUPPORTED_CATEGORY = "unsupported_category"
+    UNKNOWN_SHAPE = "unknown_shape"
+    BAD_TIMESTAMP = "bad_timestamp"
+    BAD_FIELD = "bad_field"
+    INTERNAL_ERROR = "internal_error"
+
+
+class UsageSource(StrEnum):
+    """Where a row's token counts came from."""
+
+    RESPONSE = "response"
+    STREAM = "stream"
+    LLM_LOG = "llm_log"
+    POLICY = "policy"
+    SALVAGED = "salvaged"
+    ESTIMATED = "estimated"
+    NONE = "none"
+
+
+class SourceFormat(StrEnum):
+    """The shape a record arrived in."""
+
+    DIAGNOSTICS = "diagnostics"
+    LOG_ANALYTICS = "log_analytics"
+    POLICY = "policy"
+
+
+@dataclass(frozen=True, slots=True)
+class EventMeta:
+    """Event Hub lineage of one event (all optional: files carry none of it)."""
+
+    partition_id: str = ""
+    sequence_number: int | None = None
+    offset: str = ""
+    enqueued_time: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class EventInput:
+    """One Event Hub event body with its lineage."""
+
+    body: bytes
+    meta: EventMeta = field(default_factory=EventMeta)
+
+
+class LandingRow(TypedDict):
+    """A row of `ApimLogsLanding` (columns in table order; checked against schemas/ by a test)."""
+
+    Timestamp: str | None
+    Category: str
+    SourceFormat: str
+    RecordId: str
+    CorrelationId: str
+    RequestId: str
+    SequenceNumber: int | None
+    ResourceId: str
+    Region: str
+    SubscriptionId: str
+    ProductId: str
+    UserId: str
+    CallerIpAddress: str
+    ApiId: str
+    ApiRevision: str
+    OperationId: str
+    Method: str
+    Url: str
+    BackendId: str
+    BackendUrl: str
+    BackendRegion: str
+    ResponseCode: int | None
+    BackendResponseCode: int | None
+    IsRequestSuccess: bool | None
+    DurationMs: int | None
+    BackendTimeMs: int | None
+    ClientTimeMs: int | None
+    RequestSize: int | None
+    ResponseSize: int | None
+    Cache: str
+    LastErrorSource: str
+    LastErrorReason: str
+    LastErrorMessage: str
+    LastErrorSection: str
+    ErrorCode: str
+    ErrorMessage: str
+    ThrottledBy: str
+    DeploymentName: str
+    ModelName: str
+    ApiVersion: str
+    OperationKind: str
+    IsStreaming: bool | None
+    FinishReason: str
+    PromptTokens: int | None
+    CompletionTokens: int | None
+    TotalTokens: int | None
+    CachedTokens: int | None
+    ReasoningTokens: int | None
+    UsageSource: str
+    PromptText: str
+    CompletionText: str
+    IsRequestBodyTruncated: bool | None
+    IsResponseBodyTruncated: bool | None
+    IsRecordTruncated: bool | None
+    EventPartitionId: str
+    EventSequenceNumber: int | None
+    EventOffset: str
+    EventEnqueuedTime: str | None
+    RecordIndex: int | None
+
+
+class DeadLetterRow(TypedDict):
+    """A row of `IngestDeadLetters` (columns in table order; checked against schemas/ by a test)."""
+
+    Timestamp: str | None
+    RecordId: str
+    Reason: str
+    Detail: str
+    SourceFormat: str
+    RawPayload: str
+    RawEncoding: str
+    RawSize: int | None
+    IsRawTruncated: bool | None
+    EventPartitionId: str
+    EventSequenceNumber: int | None
+    EventOffset: str
+    EventEnqueuedTime: str | None
+    RecordIndex: int | None
+
+
+_EMPTY_LANDING: dict[str, Any] = load_table(LANDING_TABLE).empty_row()
+_EMPTY_DEAD_LETTER: dict[str, Any] = load_table(DEAD_LETTER_TABLE).empty_row()
+
+
+def empty_landing_row() -> LandingRow:
+    """A landing row with every column empty, in schema order."""
+    return cast(LandingRow, dict(_EMPTY_LANDING))
+
+
+def empty_dead_letter_row() -> DeadLetterRow:
+    """A dead-letter row with every column empty, in schema order."""
+    return cast(DeadLetterRow, dict(_EMPTY_DEAD_LETTER))
+
+
+@dataclass(slots=True)
+class BatchCounts:
+    """How many events, records, rows, dead letters and bytes a batch (or a run) had."""
+
+    events: int = 0
+    records: int = 0
+    rows: int = 0
+    dead_letters: int = 0
+    bytes: int = 0
+
+    @property
+    def reconciles(self) -> bool:
+        """Every input record ended as a row or a dead letter."""
+        return self.records == self.rows + self.dead_letters
+
+    def add(self, other: BatchCounts) -> None:
+        """Add another batch's counts."""
+        self.events += other.events
+        self.records += other.records
+        self.rows += other.rows
+        self.dead_letters += other.dead_letters
+        self.bytes += other.bytes
+
+    def as_dict(self) -> dict[str, int]:
+        """Counts for a log line."""
+        return {
+            "events": self.events,
+            "records": self.records,
+            "rows": self.rows,
+            "dead_letters": self.dead_letters,
+            "bytes": self.bytes,
+        }
+
+
+@dataclass(slots=True)
+class BatchResult:
+    """What one batch became. ``records == len(rows) + len(dead_letters)`` always holds."""
+
+    events: int = 0
+    records: int = 0
+    bytes_in: int = 0
+    rows: list[LandingRow] = field(default_factory=list)
+    dead_letters: list[DeadLetterRow] = field(default_factory=list)
+
+    def counts(self) -> BatchCounts:
+        """The batch's counts."""
+        return BatchCounts(self.events, self.records, len(self.rows), len(self.dead_letters), self.bytes_in)

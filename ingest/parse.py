@@ -1,0 +1,86 @@
+"""Event body bytes -> JSON records. Pure; never raises on bad input.
+
+An event body may be gzip-compressed, start with a UTF-8 BOM, hold a diagnostic-settings envelope
+``{"records": [...]}``, a bare array of records, a bare record, JSON lines, or not be JSON at all.
+"""
+
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from ingest.model import RejectReason
+
+GZIP_MAGIC = b"\x1f\x8b"
+UTF8_BOM = b"\xef\xbb\xbf"
+
+MAX_DECOMPRESSED_BYTES = 64 * 1024 * 1024
+"""Largest body a gzip event may inflate to (Event Hubs caps events at 1 MB; this stops zip bombs)."""
+
+
+@dataclass(frozen=True, slots=True)
+class EventReject:
+    """Why a whole event body yields no record."""
+
+    reason: RejectReason
+    detail: str
+
+
+def _gunzip(body: bytes) -> bytes | EventReject:
+    """Inflate every gzip member of a body, refusing to grow past the limit."""
+    out = bytearray()
+    data = body
+    try:
+        while data:
+            inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
+            out += inflater.decompress(data, MAX_DECOMPRESSED_BYTES + 1 - len(out))
+            while inflater.unconsumed_tail and len(out) <= MAX_DECOMPRESSED_BYTES:
+                out += inflater.decompress(inflater.unconsumed_tail, MAX_DECOMPRESSED_BYTES + 1 - len(out))
+            if len(out) > MAX_DECOMPRESSED_BYTES:
+                return EventReject(RejectReason.TOO_LARGE, f"gzip body inflates past {MAX_DECOMPRESSED_BYTES} bytes")
+            if not inflater.eof:
+                return EventReject(RejectReason.BAD_GZIP, "gzip body ends before its end marker")
+            data = inflater.unused_data  # concatenated members are legal
+    except zlib.error as exc:
+        return EventReject(RejectReason.BAD_GZIP, f"gzip body cannot be inflated: {exc}")
+    return bytes(out)
+
+
+def decode_body(body: bytes) -> Any | EventReject:
+    """Decompress, strip the BOM and parse one event body as JSON (or JSON lines)."""
+    if not body or not body.strip():
+        return EventReject(RejectReason.EMPTY_BODY, "event body is empty")
+    if body[:2] == GZIP_MAGIC:
+        inflated = _gunzip(body)
+        if isinstance(inflated, EventReject):
+            return inflated
+        body = inflated
+    if body[:3] == UTF8_BOM:
+        body = body[3:]
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        error = exc
+    # Some policies write several JSON documents per event, one per line.
+    lines = [line for line in body.splitlines() if line.strip()]
+    if len(lines) > 1:
+        try:
+            return [orjson.loads(line) for line in lines]
+        except orjson.JSONDecodeError:
+            pass
+    return EventReject(RejectReason.NOT_JSON, f"event body is not JSON: {error}")
+
+
+def split_records(document: Any) -> list[Any] | EventReject:
+    """The records of a decoded body: envelope, bare array or bare object."""
+    if isinstance(document, dict):
+        records = document.get("records", document.get("Records"))
+        if isinstance(records, list):
+            return records
+        return [document]
+    if isinstance(document, list):
+        return document
+    return EventReject(RejectReason.NOT_A_RECORD, f"event body is a JSON {type(document).__name__}, not an object")

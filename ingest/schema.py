@@ -1,0 +1,66 @@
+"""Column lists of the ADX tables, read from ``schemas/`` (the single source of truth)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+SCHEMAS_DIR = Path(__file__).resolve().parent.parent / "schemas"
+"""Folder holding one ``<Table>.json`` per ADX table."""
+
+LANDING_TABLE = "ApimLogsLanding"
+"""Table the Functions app ingests every flattened record into."""
+
+DEAD_LETTER_TABLE = "IngestDeadLetters"
+"""Table holding rejected input with its reason and raw payload."""
+
+ADX_TYPES = frozenset({"string", "int", "long", "real", "bool", "datetime", "dynamic", "timespan"})
+"""Scalar types the schema files may use."""
+
+
+@dataclass(frozen=True, slots=True)
+class Column:
+    """One ADX column: name, type and a one-line description."""
+
+    name: str
+    type: str
+    doc: str
+
+
+@dataclass(frozen=True, slots=True)
+class TableSchema:
+    """An ADX table as declared in ``schemas/<Table>.json``."""
+
+    name: str
+    docstring: str
+    columns: tuple[Column, ...]
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """Column names in table order."""
+        return tuple(c.name for c in self.columns)
+
+    def empty_row(self) -> dict[str, Any]:
+        """A row with every column at its empty value ('' for strings, None otherwise).
+
+        ADX strings are never null, so an absent string is ''; other types are null.
+        """
+        return {c.name: ("" if c.type == "string" else None) for c in self.columns}
+
+
+@cache
+def load_table(name: str) -> TableSchema:
+    """Read and check one table schema."""
+    path = SCHEMAS_DIR / f"{name}.json"
+    doc = json.loads(path.read_text(encoding="utf-8"))
+    columns = tuple(Column(c["name"], c["type"], c.get("doc", "")) for c in doc["columns"])
+    names = [c.name for c in columns]
+    if len(set(names)) != len(names):
+        raise ValueError(f"duplicate column in `{path}`")
+    bad = [c for c in columns if c.type not in ADX_TYPES]
+    if bad:
+        raise ValueError(f"unknown ADX type `{bad[0].type}` for column `{bad[0].name}` in `{path}`")
+    return TableSchema(doc["table"], doc.get("docstring", ""), columns)

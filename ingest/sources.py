@@ -1,0 +1,87 @@
+"""Event bodies from files: ``.json`` (one body), ``.jsonl`` (one body per line), ``.avro`` (Event Hubs
+Capture), anything else (one body, e.g. ``.json.gz``), and ``-`` for standard input (JSON lines).
+
+Everything streams: a file is never loaded whole except a single-body file, which is one event.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from ingest.coerce import FieldError, to_datetime, to_int, to_str
+from ingest.model import EventInput, EventMeta
+
+CAPTURE_TIME_FORMATS = ("%m/%d/%Y %I:%M:%S %p",)
+"""How Capture writes ``EnqueuedTimeUtc`` (en-US culture)."""
+
+_CAPTURE_PARTITION = re.compile(r"[/\\](\d+)[/\\]\d{4}[/\\]\d{2}[/\\]\d{2}[/\\]\d{2}[/\\]\d{2}[/\\]\d{2}\.avro$")
+"""Capture's default path: ``{Namespace}/{EventHub}/{PartitionId}/{Year}/{Month}/{Day}/{Hour}/{Minute}/{Second}``."""
+
+
+class SourceError(OSError):
+    """A file cannot be read at all (missing, unreadable, not an Avro container)."""
+
+
+def _lines(stream: BinaryIO) -> Iterator[EventInput]:
+    for line in stream:
+        if line.strip():
+            yield EventInput(line.rstrip(b"\r\n"))
+
+
+def _capture_meta(record: dict[str, Any], partition: str) -> EventMeta:
+    try:
+        enqueued = to_datetime(record.get("EnqueuedTimeUtc"), "EnqueuedTimeUtc", CAPTURE_TIME_FORMATS)
+    except FieldError:
+        enqueued = None
+    try:
+        sequence = to_int(record.get("SequenceNumber"), "SequenceNumber")
+    except FieldError:
+        sequence = None
+    return EventMeta(
+        partition_id=partition,
+        sequence_number=sequence,
+        offset=to_str(record.get("Offset")),
+        enqueued_time=enqueued,
+    )
+
+
+def read_capture(stream: BinaryIO, partition: str = "") -> Iterator[EventInput]:
+    """Events of an Event Hubs Capture Avro file (``Body`` bytes plus lineage)."""
+    import fastavro
+
+    try:
+        reader = fastavro.reader(stream)
+    except (ValueError, EOFError) as exc:
+        raise SourceError(f"not an Avro container: {exc}") from exc
+    for record in reader:
+        if not isinstance(record, dict):
+            continue
+        body = record.get("Body")
+        if isinstance(body, str):
+            body = body.encode("utf-8")
+        yield EventInput(body if isinstance(body, bytes) else b"", _capture_meta(record, partition))
+
+
+def iter_events(path: str) -> Iterator[EventInput]:
+    """Events of one input path; raises SourceError when the file cannot be read."""
+    if path == "-":
+        yield from _lines(sys.stdin.buffer)
+        return
+    file = Path(path)
+    try:
+        stream = file.open("rb")
+    except OSError as exc:
+        raise SourceError(f"cannot read `{path}`: {exc.strerror or exc}") from exc
+    with stream:
+        suffix = file.suffix.lower()
+        if suffix == ".jsonl":
+            yield from _lines(stream)
+        elif suffix == ".avro":
+            m = _CAPTURE_PARTITION.search(str(file))
+            yield from read_capture(stream, m.group(1) if m else "")
+        else:
+            yield EventInput(stream.read())

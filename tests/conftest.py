@@ -1,0 +1,55 @@
+"""Shared helpers: fixture loading and a pipeline with the golden settings."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ingest.config import CoreSettings
+from ingest.model import BatchResult
+from ingest.pipeline import Pipeline
+from ingest.privacy import CaptureMode
+from ingest.sources import iter_events
+
+FIXTURES = Path(__file__).parent / "fixtures"
+APIM = FIXTURES / "apim"
+EXPECTED = FIXTURES / "expected"
+
+
+def fixture_path(case: str) -> Path:
+    """The input file of a golden case (any extension)."""
+    matches = sorted(APIM.glob(f"{case}.*"))
+    assert len(matches) == 1, f"expected one input for `{case}`, found {matches}"
+    return matches[0]
+
+
+def load_fixture(case: str) -> bytes:
+    """Raw bytes of a golden case's input."""
+    return fixture_path(case).read_bytes()
+
+
+def load_expected(case: str) -> dict[str, Any]:
+    """The hand-written expectation of a golden case."""
+    doc: dict[str, Any] = json.loads((EXPECTED / f"{case}.rows.json").read_text(encoding="utf-8"))
+    return doc
+
+
+def golden_settings(**overrides: Any) -> CoreSettings:
+    """Settings the golden files were written for: redacted text capture, estimates on."""
+    values: dict[str, Any] = {"capture_text": CaptureMode.REDACTED}
+    values.update(overrides)
+    return CoreSettings(**values)
+
+
+def run_case(case: str, settings: CoreSettings | None = None) -> BatchResult:
+    """Flatten a golden case's input the way the CLI does."""
+    pipeline = Pipeline(settings or golden_settings())
+    return pipeline.process(iter_events(str(fixture_path(case))))
+
+
+@pytest.fixture(scope="session")
+def pipeline() -> Pipeline:
+    return Pipeline(golden_settings())
