@@ -1,9 +1,9 @@
 """What logged request and response bodies say: model, usage, streaming, errors and text.
 
 APIM logs bodies as JSON documents serialised into strings, cut at the configured size (8192 bytes
-at most). A cut body is invalid JSON, and OpenAI puts ``usage`` at the end, so this module parses the
-whole document when it can and salvages what survives when it cannot. Streamed (SSE) bodies are read
-chunk by chunk; usage is in the last chunk only when the client asked for it.
+at most). A cut body is invalid JSON, and OpenAI puts ``usage`` at the end, so this module parses
+the whole document when it can and salvages what survives when it cannot. Streamed (SSE) bodies are
+read chunk by chunk; usage is in the last chunk only when the client asked for it.
 """
 
 from __future__ import annotations

@@ -61,9 +61,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m ingest", description=__doc__)
     verbs = parser.add_subparsers(dest="verb", required=True)
     flatten = verbs.add_parser("flatten", help="flatten files to JSON lines of ADX rows")
-    flatten.add_argument("paths", nargs="+", metavar="PATH", help=".json, .jsonl, .avro (Capture) or -")
-    flatten.add_argument("--capture-text", choices=[m.value for m in CaptureMode], help="override CAPTURE_TEXT")
-    flatten.add_argument("--mapping", help="log-to-eventhub mapping file (overrides POLICY_MAPPING_FILE)")
+    flatten.add_argument(
+        "paths", nargs="+", metavar="PATH", help=".json, .jsonl, .avro (Capture) or -"
+    )
+    flatten.add_argument(
+        "--capture-text", choices=[m.value for m in CaptureMode], help="override CAPTURE_TEXT"
+    )
+    flatten.add_argument(
+        "--mapping", help="log-to-eventhub mapping file (overrides POLICY_MAPPING_FILE)"
+    )
     flatten.set_defaults(handler=cmd_flatten)
     return parser
 

@@ -38,8 +38,19 @@ def to_str(value: Any) -> str:
     return orjson.dumps(value).decode()
 
 
+LONG_MIN, LONG_MAX = -(2**63), 2**63 - 1
+"""The range of ADX's ``long``."""
+
+
 def to_int(value: Any, name: str) -> int | None:
     """An integer column's value, accepting integral floats and numeric strings."""
+    number = _to_int(value, name)
+    if number is not None and not LONG_MIN <= number <= LONG_MAX:
+        raise FieldError(f"`{name}` is `{number}`, out of the range of a long")
+    return number
+
+
+def _to_int(value: Any, name: str) -> int | None:
     if value is None:
         return None
     if isinstance(value, bool):

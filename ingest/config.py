@@ -59,7 +59,9 @@ class CoreSettings:
             mode = CaptureMode(mode_raw)
         except ValueError as exc:
             choices = ", ".join(m.value for m in CaptureMode)
-            raise ConfigError(f"setting `CAPTURE_TEXT` must be one of {choices}, got `{mode_raw}`") from exc
+            raise ConfigError(
+                f"setting `CAPTURE_TEXT` must be one of {choices}, got `{mode_raw}`"
+            ) from exc
         mapping_raw = env.get("POLICY_MAPPING_FILE", "").strip()
         mapping = Path(mapping_raw) if mapping_raw else DEFAULT_POLICY_MAPPING
         if not mapping.is_file():

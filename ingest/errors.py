@@ -1,7 +1,7 @@
 """Exceptions of the pipeline.
 
     IngestError                 base of everything the pipeline raises on purpose
-    ├── ConfigError             a setting is missing or invalid (raised at start-up, names the setting)
+    ├── ConfigError             a setting is missing or invalid (names the setting)
     ├── TerminalIngestError     the sink refused the batch for good (schema, mapping, authorization)
     └── TransientIngestError    the sink may take the batch later (throttling, timeouts, network)
 

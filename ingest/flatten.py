@@ -170,12 +170,18 @@ class Flattener:
     def flatten(self, record: Any, fallback_time: str | None = None) -> LandingRow | Reject:
         """Flatten one record; never raises on bad input."""
         if not isinstance(record, dict):
-            return Reject(RejectReason.NOT_A_RECORD, f"record is a {type(record).__name__}, not an object")
+            return Reject(
+                RejectReason.NOT_A_RECORD, f"record is a {type(record).__name__}, not an object"
+            )
         top = lower_keys(record)
         category = to_str(top.get("category"))
         if not category:
             category = _CATEGORY_BY_TYPE.get(to_str(top.get("type")).lower(), "")
-        fmt = SourceFormat.LOG_ANALYTICS if "timegenerated" in top and "time" not in top else SourceFormat.DIAGNOSTICS
+        fmt = (
+            SourceFormat.LOG_ANALYTICS
+            if "timegenerated" in top and "time" not in top
+            else SourceFormat.DIAGNOSTICS
+        )
         try:
             if category == GATEWAY_LOGS:
                 return self._gateway(top, fmt)
@@ -189,9 +195,13 @@ class Flattener:
                 )
             return self.policy.flatten(top, self, fallback_time)
         except TimestampError as exc:
-            return Reject(RejectReason.BAD_TIMESTAMP, str(exc), fmt.value if category else POLICY_FORMAT)
+            return Reject(
+                RejectReason.BAD_TIMESTAMP, str(exc), fmt.value if category else POLICY_FORMAT
+            )
         except FieldError as exc:
-            return Reject(RejectReason.BAD_FIELD, str(exc), fmt.value if category else POLICY_FORMAT)
+            return Reject(
+                RejectReason.BAD_FIELD, str(exc), fmt.value if category else POLICY_FORMAT
+            )
 
     # -- helpers shared with the policy mapping ------------------------------------------------
 
@@ -290,7 +300,9 @@ class Flattener:
         last_error = lower_keys(f.get("lasterror"))
         row["LastErrorSource"] = to_str(last_error.get("source", f.get("lasterrorsource")))
         row["LastErrorReason"] = to_str(last_error.get("reason", f.get("lasterrorreason")))
-        row["LastErrorMessage"] = to_str(last_error.get("message", f.get("lasterrormessage")))[:1024]
+        row["LastErrorMessage"] = to_str(last_error.get("message", f.get("lasterrormessage")))[
+            :1024
+        ]
         row["LastErrorSection"] = to_str(last_error.get("section", f.get("lasterrorsection")))
         if code == 429:
             row["ThrottledBy"] = "backend" if backend_code == 429 else "apim"

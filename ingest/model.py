@@ -1,7 +1,7 @@
 """The core's data types: event input, landing rows, dead letters and batch results.
 
-Rows are TypedDicts (cheap to build, serialised as they are); a test checks that their keys and types
-match ``schemas/`` so that Python and KQL never drift apart.
+Rows are TypedDicts (cheap to build, serialised as they are); a test checks that their keys and
+types match ``schemas/`` so that Python and KQL never drift apart.
 """
 
 from __future__ import annotations
@@ -209,4 +209,6 @@ class BatchResult:
 
     def counts(self) -> BatchCounts:
         """The batch's counts."""
-        return BatchCounts(self.events, self.records, len(self.rows), len(self.dead_letters), self.bytes_in)
+        return BatchCounts(
+            self.events, self.records, len(self.rows), len(self.dead_letters), self.bytes_in
+        )

@@ -18,7 +18,7 @@ GZIP_MAGIC = b"\x1f\x8b"
 UTF8_BOM = b"\xef\xbb\xbf"
 
 MAX_DECOMPRESSED_BYTES = 64 * 1024 * 1024
-"""Largest body a gzip event may inflate to (Event Hubs caps events at 1 MB; this stops zip bombs)."""
+"""Largest body a gzip event may inflate to (events are at most 1 MB; this stops zip bombs)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,9 +38,14 @@ def _gunzip(body: bytes) -> bytes | EventReject:
             inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
             out += inflater.decompress(data, MAX_DECOMPRESSED_BYTES + 1 - len(out))
             while inflater.unconsumed_tail and len(out) <= MAX_DECOMPRESSED_BYTES:
-                out += inflater.decompress(inflater.unconsumed_tail, MAX_DECOMPRESSED_BYTES + 1 - len(out))
+                out += inflater.decompress(
+                    inflater.unconsumed_tail, MAX_DECOMPRESSED_BYTES + 1 - len(out)
+                )
             if len(out) > MAX_DECOMPRESSED_BYTES:
-                return EventReject(RejectReason.TOO_LARGE, f"gzip body inflates past {MAX_DECOMPRESSED_BYTES} bytes")
+                return EventReject(
+                    RejectReason.TOO_LARGE,
+                    f"gzip body inflates past {MAX_DECOMPRESSED_BYTES} bytes",
+                )
             if not inflater.eof:
                 return EventReject(RejectReason.BAD_GZIP, "gzip body ends before its end marker")
             data = inflater.unused_data  # concatenated members are legal
@@ -83,4 +88,6 @@ def split_records(document: Any) -> list[Any] | EventReject:
         return [document]
     if isinstance(document, list):
         return document
-    return EventReject(RejectReason.NOT_A_RECORD, f"event body is a JSON {type(document).__name__}, not an object")
+    return EventReject(
+        RejectReason.NOT_A_RECORD, f"event body is a JSON {type(document).__name__}, not an object"
+    )

@@ -1,8 +1,8 @@
 """A batch of Event Hub events -> landing rows and dead letters whose counts reconcile.
 
-Pure: no ``azure.*``, no I/O. One poison record never affects its neighbours: each record is flattened
-on its own, and even an unexpected bug in the flattening of one record becomes a dead letter
-(``internal_error``) instead of an exception that would sink the batch.
+Pure: no ``azure.*``, no I/O. One poison record never affects its neighbours: each record is
+flattened on its own, and even an unexpected bug in the flattening of one record becomes a dead
+letter (``internal_error``) instead of an exception that would sink the batch.
 """
 
 from __future__ import annotations
@@ -16,7 +16,14 @@ import orjson
 
 from ingest.config import CoreSettings
 from ingest.flatten import Flattener, Reject
-from ingest.model import BatchResult, DeadLetterRow, EventInput, EventMeta, RejectReason, empty_dead_letter_row
+from ingest.model import (
+    BatchResult,
+    DeadLetterRow,
+    EventInput,
+    EventMeta,
+    RejectReason,
+    empty_dead_letter_row,
+)
 from ingest.parse import EventReject, decode_body, split_records
 from ingest.privacy import mask_secrets
 
@@ -63,7 +70,9 @@ class Pipeline:
                 outcome = Reject(RejectReason.INTERNAL_ERROR, f"{type(exc).__name__}: {exc}")
             if isinstance(outcome, Reject):
                 result.dead_letters.append(
-                    self.dead_letter(outcome.reason, outcome.detail, outcome.source_format, raw, meta, index)
+                    self.dead_letter(
+                        outcome.reason, outcome.detail, outcome.source_format, raw, meta, index
+                    )
                 )
                 continue
             outcome["RecordId"] = record_id(raw)

@@ -1,8 +1,8 @@
 """log-to-eventhub payloads: a user-defined JSON shape, read through a declarative mapping file.
 
 The mapping (``schemas/log_to_eventhub.toml`` by default) lists, for each landing column, the field
-paths that may hold it. Loading checks it against the landing schema and refuses any path that names a
-secret-looking field, so a mapping can never copy a subscription key or an authorization header.
+paths that may hold it. Loading checks it against the landing schema and refuses any path that names
+a secret-looking field, so a mapping can never copy a subscription key or an authorization header.
 """
 
 from __future__ import annotations
@@ -40,7 +40,13 @@ NOT_MAPPABLE = frozenset(
 )
 """Columns the pipeline itself sets; a mapping may not name them."""
 
-_TOKEN_COLUMNS = ("PromptTokens", "CompletionTokens", "TotalTokens", "CachedTokens", "ReasoningTokens")
+_TOKEN_COLUMNS = (
+    "PromptTokens",
+    "CompletionTokens",
+    "TotalTokens",
+    "CachedTokens",
+    "ReasoningTokens",
+)
 
 
 def _paths(value: Any, where: str, source: Path) -> tuple[Path_, ...]:
@@ -71,7 +77,9 @@ def _lookup(fields: dict[str, Any], paths: tuple[Path_, ...]) -> Any:
                 break
             found = value.get(key)
             if found is None:
-                found = next((v for k, v in value.items() if isinstance(k, str) and k.lower() == key), None)
+                found = next(
+                    (v for k, v in value.items() if isinstance(k, str) and k.lower() == key), None
+                )
             value = found
         if value is None:
             continue
@@ -107,11 +115,15 @@ class PolicyMapping:
             if name not in schema:
                 raise ConfigError(f"`{name}` in `{source}` is not a column of {LANDING_TABLE}")
             if name in NOT_MAPPABLE:
-                raise ConfigError(f"`{name}` in `{source}` is set by the pipeline and cannot be mapped")
+                raise ConfigError(
+                    f"`{name}` in `{source}` is set by the pipeline and cannot be mapped"
+                )
             columns[name] = _paths(value, f"columns.{name}", source)
         formats = doc.get("timestamp_formats", [])
         if not isinstance(formats, list) or not all(isinstance(f, str) for f in formats):
-            raise ConfigError(f"`timestamp_formats` in `{source}` must be a list of strptime formats")
+            raise ConfigError(
+                f"`timestamp_formats` in `{source}` must be a list of strptime formats"
+            )
         return cls(
             columns=columns,
             request_body=_paths(doc.get("request_body", []), "request_body", source),
@@ -120,7 +132,9 @@ class PolicyMapping:
             types={name: schema[name] for name in columns},
         )
 
-    def flatten(self, fields: dict[str, Any], flattener: Flattener, fallback_time: str | None) -> LandingRow | Reject:
+    def flatten(
+        self, fields: dict[str, Any], flattener: Flattener, fallback_time: str | None
+    ) -> LandingRow | Reject:
         """Map one payload (keys already lower-cased) to a landing row."""
         row = empty_landing_row()
         values: dict[str, Any] = {}
@@ -139,13 +153,25 @@ class PolicyMapping:
                 values[name] = to_datetime(value, name, self.timestamp_formats)
         request_body = _lookup(fields, self.request_body)
         response_body = _lookup(fields, self.response_body)
-        if not [n for n in values if n != "Timestamp"] and request_body is None and response_body is None:
+        if (
+            not [n for n in values if n != "Timestamp"]
+            and request_body is None
+            and response_body is None
+        ):
             keys = ", ".join(sorted(str(k) for k in fields)[:20])
-            return Reject(RejectReason.UNKNOWN_SHAPE, f"no known field in payload with keys: {keys}", POLICY_FMT)
+            return Reject(
+                RejectReason.UNKNOWN_SHAPE,
+                f"no known field in payload with keys: {keys}",
+                POLICY_FMT,
+            )
 
         timestamp = values.pop("Timestamp", None) or fallback_time
         if timestamp is None:
-            return Reject(RejectReason.BAD_TIMESTAMP, "payload has no time field and no enqueued time", POLICY_FMT)
+            return Reject(
+                RejectReason.BAD_TIMESTAMP,
+                "payload has no time field and no enqueued time",
+                POLICY_FMT,
+            )
         text_prompt = to_str(values.pop("PromptText", None))
         text_completion = to_str(values.pop("CompletionText", None))
         tokens = {name: values.pop(name, None) for name in _TOKEN_COLUMNS}
@@ -170,7 +196,9 @@ class PolicyMapping:
             row["OperationKind"] = "other"
 
         exact = None
-        if any(tokens[name] is not None for name in ("PromptTokens", "CompletionTokens", "TotalTokens")):
+        if any(
+            tokens[name] is not None for name in ("PromptTokens", "CompletionTokens", "TotalTokens")
+        ):
             exact = Usage(
                 prompt=tokens["PromptTokens"],
                 completion=tokens["CompletionTokens"],
@@ -181,9 +209,13 @@ class PolicyMapping:
         flattener.finish_call(row, request, response, exact, UsageSource.POLICY)
         settings = flattener.settings
         if text_prompt and not row["PromptText"]:
-            row["PromptText"] = capture(text_prompt, settings.capture_text, settings.capture_text_max_chars)
+            row["PromptText"] = capture(
+                text_prompt, settings.capture_text, settings.capture_text_max_chars
+            )
         if text_completion and not row["CompletionText"]:
-            row["CompletionText"] = capture(text_completion, settings.capture_text, settings.capture_text_max_chars)
+            row["CompletionText"] = capture(
+                text_completion, settings.capture_text, settings.capture_text_max_chars
+            )
         return row
 
 

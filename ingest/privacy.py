@@ -1,7 +1,8 @@
 """Masking of secrets and personal data before anything reaches a row.
 
 Two layers:
-* ``mask_secrets`` always runs, whatever the capture mode: subscription keys, API keys, authorization
+* ``mask_secrets`` always runs, whatever the capture mode: subscription keys, API keys,
+authorization
   headers, bearer tokens, JWTs, SAS signatures and storage keys never reach a row or a dead letter.
 * ``redact`` adds e-mail addresses, phone numbers and well-known secret token formats, for the
   ``redacted`` capture mode.
@@ -34,7 +35,7 @@ SECRET_KEY_NAMES = re.compile(
 _SECRET_TEXT = re.compile(
     # header-style "Name: value" / "name=value" pairs
     r"(?P<kv>(?i:ocp-apim-subscription-key|subscription-key|api-key|x-api-key|authorization|"
-    r"accountkey|sharedaccesskey|sharedaccesssignature|sig)\s*[:=]\s*)(?P<kvval>\"?[^\s\",;&]+)"
+    r"accountkey|sharedaccesskey|sharedaccesssignature|sig)\s*[:=]\s*)(?P<kvval>(?i:bearer\s+|basic\s+)?\"?[^\s\",;&]+)"
     # bearer / basic credentials
     r"|(?P<bearer>(?i:bearer|basic)\s+)[A-Za-z0-9\-._~+/]{8,}=*"
     # JSON Web Tokens

@@ -1,5 +1,7 @@
-"""Event bodies from files: ``.json`` (one body), ``.jsonl`` (one body per line), ``.avro`` (Event Hubs
-Capture), anything else (one body, e.g. ``.json.gz``), and ``-`` for standard input (JSON lines).
+"""Event bodies from files and standard input.
+
+``.json`` is one body, ``.jsonl`` one body per line, ``.avro`` an Event Hubs Capture file, anything
+else one body (e.g. ``.json.gz``), and ``-`` standard input as JSON lines.
 
 Everything streams: a file is never loaded whole except a single-body file, which is one event.
 """
@@ -18,8 +20,10 @@ from ingest.model import EventInput, EventMeta
 CAPTURE_TIME_FORMATS = ("%m/%d/%Y %I:%M:%S %p",)
 """How Capture writes ``EnqueuedTimeUtc`` (en-US culture)."""
 
-_CAPTURE_PARTITION = re.compile(r"[/\\](\d+)[/\\]\d{4}[/\\]\d{2}[/\\]\d{2}[/\\]\d{2}[/\\]\d{2}[/\\]\d{2}\.avro$")
-"""Capture's default path: ``{Namespace}/{EventHub}/{PartitionId}/{Year}/{Month}/{Day}/{Hour}/{Minute}/{Second}``."""
+_CAPTURE_PARTITION = re.compile(
+    r"[/\\](\d+)[/\\]\d{4}[/\\]\d{2}[/\\]\d{2}[/\\]\d{2}[/\\]\d{2}[/\\]\d{2}\.avro$"
+)
+"""Capture's default path: ``{Namespace}/{EventHub}/{PartitionId}/{Year}/{Month}/{Day}/...``."""
 
 
 class SourceError(OSError):
@@ -34,7 +38,9 @@ def _lines(stream: BinaryIO) -> Iterator[EventInput]:
 
 def _capture_meta(record: dict[str, Any], partition: str) -> EventMeta:
     try:
-        enqueued = to_datetime(record.get("EnqueuedTimeUtc"), "EnqueuedTimeUtc", CAPTURE_TIME_FORMATS)
+        enqueued = to_datetime(
+            record.get("EnqueuedTimeUtc"), "EnqueuedTimeUtc", CAPTURE_TIME_FORMATS
+        )
     except FieldError:
         enqueued = None
     try:

@@ -20,7 +20,9 @@ HASH = re.compile(r"[0-9a-f]{32}")
 RAW_COLUMNS = ("RawPayload", "RawSize")
 
 
-def _expected_row(empty: dict[str, Any], common: dict[str, Any], listed: dict[str, Any]) -> dict[str, Any]:
+def _expected_row(
+    empty: dict[str, Any], common: dict[str, Any], listed: dict[str, Any]
+) -> dict[str, Any]:
     row = dict(empty)
     row.update(common)
     row.update(listed)
