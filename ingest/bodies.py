@@ -9,8 +9,8 @@ read chunk by chunk; usage is in the last chunk only when the client asked for i
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -36,9 +36,7 @@ class Usage:
 
 
 def _count(value: Any) -> int | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
+    if type(value) is int:
         return value
     if isinstance(value, float) and value.is_integer():
         return int(value)
@@ -51,34 +49,32 @@ def _sub(obj: Any, key: str) -> Any:
     return obj.get(key) if isinstance(obj, dict) else None
 
 
+def _detail(details: Any, key: str) -> int | None:
+    return _count(details.get(key)) if isinstance(details, dict) else None
+
+
 def usage_from(obj: Any) -> Usage | None:
     """Usage from a Chat/Completions/Embeddings or a Responses API ``usage`` object."""
     if not isinstance(obj, dict) or not obj:
         return None
+    get = obj.get
     if "input_tokens" in obj or "output_tokens" in obj:
-        usage = Usage(
-            prompt=_count(obj.get("input_tokens")),
-            completion=_count(obj.get("output_tokens")),
-            total=_count(obj.get("total_tokens")),
-            cached=_count(_sub(obj.get("input_tokens_details"), "cached_tokens")),
-            reasoning=_count(_sub(obj.get("output_tokens_details"), "reasoning_tokens")),
-        )
+        prompt, completion = _count(get("input_tokens")), _count(get("output_tokens"))
+        cached = _detail(get("input_tokens_details"), "cached_tokens")
+        reasoning = _detail(get("output_tokens_details"), "reasoning_tokens")
     else:
-        usage = Usage(
-            prompt=_count(obj.get("prompt_tokens")),
-            completion=_count(obj.get("completion_tokens")),
-            total=_count(obj.get("total_tokens")),
-            cached=_count(_sub(obj.get("prompt_tokens_details"), "cached_tokens")),
-            reasoning=_count(_sub(obj.get("completion_tokens_details"), "reasoning_tokens")),
-        )
-    if usage.prompt is None and usage.completion is None and usage.total is None:
+        prompt, completion = _count(get("prompt_tokens")), _count(get("completion_tokens"))
+        cached = _detail(get("prompt_tokens_details"), "cached_tokens")
+        reasoning = _detail(get("completion_tokens_details"), "reasoning_tokens")
+    total = _count(get("total_tokens"))
+    if prompt is None and completion is None and total is None:
         return None
-    return usage
+    return Usage(prompt, completion, total, cached, reasoning)
 
 
-def estimate_tokens(text: str) -> int:
-    """A rough token count for text whose real count was not logged."""
-    return -(-len(text) // CHARS_PER_TOKEN)
+def estimate_tokens(chars: int) -> int:
+    """A rough token count for text of ``chars`` characters whose real count was not logged."""
+    return -(-chars // CHARS_PER_TOKEN)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -180,6 +176,8 @@ _STREAM_FLAG = re.compile(r'"stream"\s*:\s*(true|false)')
 _MODEL_FIELD = re.compile(r'"model"\s*:\s*"([^"\\]{1,200})"')
 _ID_FIELD = re.compile(r'"id"\s*:\s*"((?:chatcmpl|cmpl|resp)[^"\\]{0,200})"')
 _USAGE_KEY = re.compile(r'"usage"\s*:\s*\{')
+_DELTA_CONTENT = re.compile(r'"delta"\s*:\s*\{[^{}]*?"content"\s*:\s*"((?:[^"\\]|\\.)*)"')
+"""A chat stream chunk's delta text (``choices[].delta.content``)."""
 
 
 @dataclass(slots=True)
@@ -247,16 +245,38 @@ class ResponseInfo:
     usage: Usage | None = None
     usage_source: UsageSource = UsageSource.NONE
     document: dict[str, Any] | None = None
-    chunks: list[dict[str, Any]] = field(default_factory=list)
-    salvaged_text: str = ""
+    stream_text: str = ""
+
+    @property
+    def has_text(self) -> bool:
+        """Whether a completion text can be read (a parsed document or a stream)."""
+        return self.document is not None or bool(self.stream_text)
+
+    def text_length(self) -> int:
+        """Characters of completion text, without decoding every stream chunk (for estimates)."""
+        if self.document is not None or not self.stream_text:
+            return len(self.text())
+        pieces = _DELTA_CONTENT.findall(self.stream_text)
+        if not pieces:  # Responses API or legacy completions streams: decode them properly
+            return len(self.text())
+        total = 0
+        for piece in pieces:
+            if "\\" in piece:
+                try:
+                    piece = orjson.loads(f'"{piece}"')
+                except orjson.JSONDecodeError:
+                    pass
+            total += len(piece)
+        return total
 
     def text(self) -> str:
         """The completion text, from the document or the stream's deltas."""
         if self.document is not None:
             return completion_text(self.document)
-        if self.chunks:
-            return _stream_text(self.chunks)
-        return self.salvaged_text
+        if self.stream_text:
+            chunks = (_parse_chunk(p) for p in _payloads(self.stream_text) if p != "[DONE]")
+            return _stream_text(c for c in chunks if c is not None)
+        return ""
 
 
 def _stream_text(chunks: Iterable[dict[str, Any]]) -> str:
@@ -327,49 +347,99 @@ def _read_document(document: dict[str, Any], info: ResponseInfo) -> None:
     _read_error(document, info)
 
 
+_FINAL_RESPONSE_EVENTS = frozenset({"response.completed", "response.incomplete", "response.failed"})
+_HEAD_CHUNKS = 3
+"""Chunks read from the start of a stream for model and id (Azure's first chunk has neither)."""
+_TAIL_CHUNKS = 3
+"""Chunks read from the end of a stream for usage and finish reason (usage is the last one)."""
+
+
+def _read_chunk(chunk: dict[str, Any], info: ResponseInfo) -> None:
+    kind = chunk.get("type")
+    if isinstance(kind, str) and kind.startswith("response."):
+        # Responses API stream: created/completed events carry the whole response object.
+        response = chunk.get("response")
+        if isinstance(response, dict):
+            if not info.model:
+                _read_document(response, info)
+            if kind in _FINAL_RESPONSE_EVENTS:
+                _read_document(response, info)
+                info.usage = info.usage or usage_from(response.get("usage"))
+        return
+    if not info.model and isinstance(chunk.get("model"), str):
+        info.model = chunk["model"]
+    if not info.request_id and isinstance(chunk.get("id"), str):
+        info.request_id = chunk["id"]
+    if not info.finish_reason:
+        for choice in chunk.get("choices") or ():
+            reason = _sub(choice, "finish_reason")
+            if isinstance(reason, str):
+                info.finish_reason = reason
+    if info.usage is None:
+        info.usage = usage_from(chunk.get("usage"))
+    if "error" in chunk and not info.error_code:
+        _read_error(chunk, info)
+
+
+def _parse_chunk(payload: str) -> dict[str, Any] | None:
+    try:
+        chunk = orjson.loads(payload)
+    except orjson.JSONDecodeError:
+        return None
+    return chunk if isinstance(chunk, dict) else None
+
+
+def _payloads(text: str) -> Iterator[str]:
+    """``data:`` payloads of an SSE text, first to last."""
+    for line in text.split("\n"):
+        if line.startswith("data:"):
+            yield line[5:].strip()
+
+
+def _payloads_reversed(text: str) -> Iterator[tuple[int, str]]:
+    """``data:`` payloads of an SSE text, last to first, with the offset of each line."""
+    end = len(text)
+    while end > 0:
+        start = text.rfind("\n", 0, end) + 1
+        line = text[start:end]
+        if line.startswith("data:"):
+            yield start, line[5:].strip()
+        end = start - 1
+
+
 def _analyze_sse(text: str, info: ResponseInfo) -> None:
+    """Read a stream's tail (usage, finish) and head (model, id); the middle only for text."""
     info.is_sse = True
     done = False
-    for line in text.splitlines():
-        if not line.startswith("data:"):
-            continue
-        payload = line[5:].strip()
+    complete_end = len(text)  # where the complete chunks end (a cut may leave half a chunk)
+    tail = 0
+    for offset, payload in _payloads_reversed(text):
         if payload == "[DONE]":
             done = True
+            complete_end = offset
             continue
-        try:
-            chunk = orjson.loads(payload)
-        except orjson.JSONDecodeError:
-            info.truncated = True
-            continue
-        if not isinstance(chunk, dict):
-            continue
-        kind = chunk.get("type")
-        if isinstance(kind, str) and kind.startswith("response."):
-            # Responses API stream: the final event carries the whole response object.
-            response = chunk.get("response")
-            if isinstance(response, dict):
-                if kind in ("response.completed", "response.incomplete", "response.failed"):
-                    done = True
-                _read_document(response, info)
-                usage = usage_from(response.get("usage"))
-                if usage is not None:
-                    info.usage = usage
+        chunk = _parse_chunk(payload)
+        if chunk is None:
+            if tail == 0 and not done:
+                info.truncated = True  # the cut fell inside the last chunk
+                complete_end = offset
+                continue
         else:
-            if not info.model and isinstance(chunk.get("model"), str):
-                info.model = chunk["model"]
-            if not info.request_id and isinstance(chunk.get("id"), str):
-                info.request_id = chunk["id"]
-            for choice in chunk.get("choices") or ():
-                reason = _sub(choice, "finish_reason")
-                if isinstance(reason, str):
-                    info.finish_reason = reason
-            usage = usage_from(chunk.get("usage"))
-            if usage is not None:
-                info.usage = usage
-            if "error" in chunk:
-                _read_error(chunk, info)
-        info.chunks.append(chunk)
+            if chunk.get("type") in _FINAL_RESPONSE_EVENTS:
+                done = True
+            _read_chunk(chunk, info)
+        tail += 1
+        if tail >= _TAIL_CHUNKS:
+            break
+    head = 0
+    for payload in _payloads(text[:complete_end]):
+        if info.model or head >= _HEAD_CHUNKS:
+            break
+        chunk = _parse_chunk(payload)
+        if chunk is not None:
+            _read_chunk(chunk, info)
+        head += 1
+    info.stream_text = text[:complete_end]
     if not done:
         info.truncated = True
     if info.usage is not None:

@@ -125,6 +125,15 @@ def to_datetime(value: Any, name: str, formats: Sequence[str] = ()) -> str | Non
             raise TimestampError(f"`{name}` is `{value}`, not a time") from None
     if not isinstance(value, str):
         raise TimestampError(f"`{name}` is a {type(value).__name__}, not a time")
+    if len(value) == 28 and value[27] == "Z" and value[10] == "T" and value[19] == ".":
+        # The diagnostic stream's own format (7 fractional digits, Z): keep it to the 100 ns.
+        try:
+            datetime.fromisoformat(value[:26])
+        except ValueError:
+            pass
+        else:
+            if value[26].isdigit():
+                return value
     text = value.strip()
     if text.lower() in MISSING_TOKENS:
         return None

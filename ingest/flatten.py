@@ -124,21 +124,55 @@ def normalize_kind(value: str) -> str:
     return "other"
 
 
+@dataclass(frozen=True, slots=True)
+class UrlFacts:
+    """What an Azure OpenAI URL says: deployment, API version, kind, and its secret-free form."""
+
+    deployment: str
+    api_version: str
+    kind: str
+    is_v1: bool
+    scrubbed: str
+
+
+_URL_CACHE: dict[str, UrlFacts] = {}
+_URL_CACHE_SIZE = 4096
+"""URLs repeat (a few deployments and API versions), so their facts are computed once."""
+
+
+def url_facts(url: str) -> UrlFacts:
+    """Facts of a URL, cached."""
+    facts = _URL_CACHE.get(url)
+    if facts is None:
+        is_v1 = "/openai/v1/" in url.lower()
+        m = _DEPLOYMENT.search(url)
+        v = _API_VERSION.search(url)
+        facts = UrlFacts(
+            deployment=m.group(1) if m else "",
+            api_version=v.group(1) if v else ("v1" if is_v1 else ""),
+            kind=kind_from_url(url),
+            is_v1=is_v1,
+            scrubbed=scrub_url(url),
+        )
+        if len(_URL_CACHE) >= _URL_CACHE_SIZE:
+            _URL_CACHE.clear()
+        _URL_CACHE[url] = facts
+    return facts
+
+
 def apply_url(row: LandingRow, url: str, request: RequestInfo) -> None:
     """Deployment, API version and kind from the URL (v1 API: deployment is the body's model)."""
-    m = _DEPLOYMENT.search(url)
-    if m is not None:
-        row["DeploymentName"] = m.group(1)
-    elif "/openai/v1/" in url.lower() and request.model:
+    if not url:
+        return
+    facts = url_facts(url)
+    if facts.deployment:
+        row["DeploymentName"] = facts.deployment
+    elif facts.is_v1 and request.model:
         row["DeploymentName"] = request.model
-    m = _API_VERSION.search(url)
-    if m is not None:
-        row["ApiVersion"] = m.group(1)
-    elif "/openai/v1/" in url.lower():
-        row["ApiVersion"] = "v1"
-    kind = kind_from_url(url)
-    if kind:
-        row["OperationKind"] = kind
+    if facts.api_version:
+        row["ApiVersion"] = facts.api_version
+    if facts.kind:
+        row["OperationKind"] = facts.kind
 
 
 def set_usage(row: LandingRow, usage: Usage, source: UsageSource) -> None:
@@ -173,35 +207,28 @@ class Flattener:
             return Reject(
                 RejectReason.NOT_A_RECORD, f"record is a {type(record).__name__}, not an object"
             )
-        top = lower_keys(record)
-        category = to_str(top.get("category"))
+        fields, fmt = _fields(record)
+        category = to_str(fields.get("category"))
         if not category:
-            category = _CATEGORY_BY_TYPE.get(to_str(top.get("type")).lower(), "")
-        fmt = (
-            SourceFormat.LOG_ANALYTICS
-            if "timegenerated" in top and "time" not in top
-            else SourceFormat.DIAGNOSTICS
-        )
+            category = _CATEGORY_BY_TYPE.get(to_str(fields.get("type")).lower(), "")
+        if not category and fmt is SourceFormat.DIAGNOSTICS:
+            fmt = SourceFormat.POLICY
         try:
             if category == GATEWAY_LOGS:
-                return self._gateway(top, fmt)
+                return self._gateway(fields, fmt)
             if category == GATEWAY_LLM_LOGS:
-                return self._llm(top, fmt)
+                return self._llm(fields, fmt)
             if category:
                 return Reject(
                     RejectReason.UNSUPPORTED_CATEGORY,
                     f"category `{category[:80]}` is not GatewayLogs or GatewayLlmLogs",
                     fmt.value,
                 )
-            return self.policy.flatten(top, self, fallback_time)
+            return self.policy.flatten(lower_keys(record), self, fallback_time)
         except TimestampError as exc:
-            return Reject(
-                RejectReason.BAD_TIMESTAMP, str(exc), fmt.value if category else POLICY_FORMAT
-            )
+            return Reject(RejectReason.BAD_TIMESTAMP, str(exc), fmt.value)
         except FieldError as exc:
-            return Reject(
-                RejectReason.BAD_FIELD, str(exc), fmt.value if category else POLICY_FORMAT
-            )
+            return Reject(RejectReason.BAD_FIELD, str(exc), fmt.value)
 
     # -- helpers shared with the policy mapping ------------------------------------------------
 
@@ -248,68 +275,63 @@ class Flattener:
             return
         if code is not None and not 200 <= code < 300:
             return
-        prompt = estimate_tokens(request.text()) if request.document is not None else None
+        prompt = estimate_tokens(len(request.text())) if request.document is not None else None
         completion: int | None = None
         if kind == "embeddings":
             completion = 0 if prompt is not None else None
-        elif response.document is not None or response.chunks:
-            completion = estimate_tokens(response.text())
+        elif response.has_text:
+            completion = estimate_tokens(response.text_length())
         if prompt is None and completion is None:
             return
         set_usage(row, Usage(prompt=prompt, completion=completion), UsageSource.ESTIMATED)
 
     # -- GatewayLogs -----------------------------------------------------------------------------
 
-    def _gateway(self, top: dict[str, Any], fmt: SourceFormat) -> LandingRow | Reject:
-        f = {**top, **lower_keys(top.get("properties"))}
+    def _gateway(self, f: _Fields, fmt: SourceFormat) -> LandingRow | Reject:
         row = empty_landing_row()
-        timestamp = to_datetime(f.get("time", f.get("timegenerated")), "time")
+        timestamp = to_datetime(f.get("time", f.get("timeGenerated")), "time")
         if timestamp is None:
             return Reject(RejectReason.BAD_TIMESTAMP, "record has no `time`", fmt.value)
         row["Timestamp"] = timestamp
         row["Category"] = GATEWAY_LOGS
         row["SourceFormat"] = fmt.value
-        row["CorrelationId"] = to_str(f.get("correlationid"))
-        row["ResourceId"] = to_str(f.get("resourceid", f.get("_resourceid")))
-        row["Region"] = to_str(f.get("location", f.get("region")))
-        row["SubscriptionId"] = to_str(f.get("apimsubscriptionid"))
-        row["ProductId"] = to_str(f.get("productid"))
-        row["UserId"] = to_str(f.get("userid"))
-        row["CallerIpAddress"] = to_str(f.get("calleripaddress"))
-        row["ApiId"] = to_str(f.get("apiid"))
-        row["ApiRevision"] = to_str(f.get("apirevision"))
-        operation_id = to_str(f.get("operationid"))
-        row["OperationId"] = operation_id
-        row["Method"] = to_str(f.get("method"))
+        found = {column: v for column, key in _GATEWAY_FIELDS if (v := f.get(key)) is not None}
+        for column, value in found.items():
+            if type(value) is not _GATEWAY_TYPES[column]:  # rare: a number as text, an id as a number
+                kind, key = _GATEWAY_TYPES[column], _GATEWAY_KEYS[column]
+                found[column] = to_str(value) if kind is str else to_int(value, key)
+        row.update(found)  # type: ignore[typeddict-item]
+        if not row["ResourceId"]:
+            row["ResourceId"] = to_str(f.get("_ResourceId"))
+        if not row["Region"]:
+            row["Region"] = to_str(f.get("region"))
+        if row["DurationMs"] is None:
+            row["DurationMs"] = to_int(f.get("totalTime"), "totalTime")
         url = to_str(f.get("url"))
-        row["Url"] = scrub_url(url)
-        row["BackendId"] = to_str(f.get("backendid"))
-        row["BackendUrl"] = scrub_url(to_str(f.get("backendurl")))
-        code = to_int(f.get("responsecode"), "responseCode")
-        backend_code = to_int(f.get("backendresponsecode"), "backendResponseCode")
-        row["ResponseCode"] = code
-        row["BackendResponseCode"] = backend_code
-        row["IsRequestSuccess"] = to_bool(f.get("isrequestsuccess"), "isRequestSuccess")
-        row["DurationMs"] = to_int(f.get("durationms", f.get("totaltime")), "durationMs")
-        row["BackendTimeMs"] = to_int(f.get("backendtime"), "backendTime")
-        row["ClientTimeMs"] = to_int(f.get("clienttime"), "clientTime")
-        row["RequestSize"] = to_int(f.get("requestsize"), "requestSize")
-        row["ResponseSize"] = to_int(f.get("responsesize"), "responseSize")
-        row["Cache"] = to_str(f.get("cache"))
+        row["Url"] = url_facts(url).scrubbed if url else ""
+        if row["BackendUrl"]:
+            row["BackendUrl"] = url_facts(row["BackendUrl"]).scrubbed
+        row["IsRequestSuccess"] = to_bool(f.get("isRequestSuccess"), "isRequestSuccess")
         row["IsRecordTruncated"] = to_bool(f.get("truncated"), "truncated")
-        last_error = lower_keys(f.get("lasterror"))
-        row["LastErrorSource"] = to_str(last_error.get("source", f.get("lasterrorsource")))
-        row["LastErrorReason"] = to_str(last_error.get("reason", f.get("lasterrorreason")))
-        row["LastErrorMessage"] = to_str(last_error.get("message", f.get("lasterrormessage")))[
-            :1024
-        ]
-        row["LastErrorSection"] = to_str(last_error.get("section", f.get("lasterrorsection")))
-        if code == 429:
-            row["ThrottledBy"] = "backend" if backend_code == 429 else "apim"
+        last_error = f.get("lastError")
+        if isinstance(last_error, dict):
+            errors = lower_keys(last_error)
+            row["LastErrorSource"] = to_str(errors.get("source"))
+            row["LastErrorReason"] = to_str(errors.get("reason"))
+            row["LastErrorMessage"] = to_str(errors.get("message"))[:1024]
+            row["LastErrorSection"] = to_str(errors.get("section"))
+        else:  # Log Analytics flattens lastError into columns
+            row["LastErrorSource"] = to_str(f.get("lastErrorSource"))
+            row["LastErrorReason"] = to_str(f.get("lastErrorReason"))
+            row["LastErrorMessage"] = to_str(f.get("lastErrorMessage"))[:1024]
+            row["LastErrorSection"] = to_str(f.get("lastErrorSection"))
+        if row["ResponseCode"] == 429:
+            row["ThrottledBy"] = "backend" if row["BackendResponseCode"] == 429 else "apim"
 
         # Backend bodies are what the model saw and said; frontend ones are the fallback.
-        request = analyze_request(f.get("backendrequestbody") or f.get("requestbody"))
-        response = analyze_response(f.get("backendresponsebody") or f.get("responsebody"))
+        request = analyze_request(f.get("backendRequestBody") or f.get("requestBody"))
+        response = analyze_response(f.get("backendResponseBody") or f.get("responseBody"))
+        operation_id = row["OperationId"]
         row["OperationKind"] = normalize_kind(operation_id) if operation_id else ""
         apply_url(row, url or row["BackendUrl"], request)
         if not row["OperationKind"]:
@@ -319,35 +341,34 @@ class Flattener:
 
     # -- GatewayLlmLogs --------------------------------------------------------------------------
 
-    def _llm(self, top: dict[str, Any], fmt: SourceFormat) -> LandingRow | Reject:
-        f = {**top, **lower_keys(top.get("properties"))}
+    def _llm(self, f: _Fields, fmt: SourceFormat) -> LandingRow | Reject:
         row = empty_landing_row()
-        timestamp = to_datetime(f.get("time", f.get("timegenerated")), "time")
+        timestamp = to_datetime(f.get("time", f.get("timeGenerated")), "time")
         if timestamp is None:
             return Reject(RejectReason.BAD_TIMESTAMP, "record has no `time`", fmt.value)
         row["Timestamp"] = timestamp
         row["Category"] = GATEWAY_LLM_LOGS
         row["SourceFormat"] = fmt.value
-        row["CorrelationId"] = to_str(f.get("correlationid"))
-        row["RequestId"] = to_str(f.get("requestid"))
-        row["SequenceNumber"] = to_int(f.get("sequencenumber"), "sequenceNumber")
-        row["ResourceId"] = to_str(f.get("resourceid", f.get("_resourceid")))
-        row["Region"] = to_str(f.get("region", f.get("location")))
-        row["DeploymentName"] = to_str(f.get("deploymentname"))
-        row["ModelName"] = to_str(f.get("modelname"))
-        row["ApiVersion"] = to_str(f.get("apiversion"))
-        operation = to_str(f.get("operationname"))
+        row["CorrelationId"] = to_str(f.get("correlationId"))
+        row["RequestId"] = to_str(f.get("requestId"))
+        row["SequenceNumber"] = to_int(f.get("sequenceNumber"), "sequenceNumber")
+        row["ResourceId"] = to_str(f.get("resourceId", f.get("_ResourceId")))
+        row["Region"] = to_str(f.get("Region", f.get("region", f.get("location"))))
+        row["DeploymentName"] = to_str(f.get("deploymentName"))
+        row["ModelName"] = to_str(f.get("modelName"))
+        row["ApiVersion"] = to_str(f.get("apiVersion"))
+        operation = to_str(f.get("operationName"))
         if operation.lower().startswith("microsoft.apimanagement/"):
             operation = ""
         row["OperationId"] = operation
         row["OperationKind"] = normalize_kind(operation)
-        row["IsStreaming"] = to_bool(f.get("isstreamcompletion"), "isStreamCompletion")
+        row["IsStreaming"] = to_bool(f.get("isStreamCompletion"), "isStreamCompletion")
         usage = Usage(
-            prompt=to_int(f.get("prompttokens"), "promptTokens"),
-            completion=to_int(f.get("completiontokens"), "completionTokens"),
-            total=to_int(f.get("totaltokens"), "totalTokens"),
-            cached=to_int(f.get("cachedtokens", f.get("promptcachedtokens")), "cachedTokens"),
-            reasoning=to_int(f.get("reasoningtokens"), "reasoningTokens"),
+            prompt=to_int(f.get("promptTokens"), "promptTokens"),
+            completion=to_int(f.get("completionTokens"), "completionTokens"),
+            total=to_int(f.get("totalTokens"), "totalTokens"),
+            cached=to_int(f.get("cachedTokens", f.get("promptCachedTokens")), "cachedTokens"),
+            reasoning=to_int(f.get("reasoningTokens"), "reasoningTokens"),
         )
         if usage.prompt is not None or usage.completion is not None or usage.total is not None:
             set_usage(row, usage, UsageSource.LLM_LOG)
@@ -355,9 +376,93 @@ class Flattener:
             row["UsageSource"] = UsageSource.NONE.value
         if self._capture:
             mode, limit = self.settings.capture_text, self.settings.capture_text_max_chars
-            row["PromptText"] = capture(render_messages(f.get("requestmessages")), mode, limit)
-            row["CompletionText"] = capture(render_messages(f.get("responsemessages")), mode, limit)
+            messages = render_messages(f.get("requestMessages"))
+            row["PromptText"] = capture(messages, mode, limit)
+            messages = render_messages(f.get("responseMessages"))
+            row["CompletionText"] = capture(messages, mode, limit)
         return row
+
+
+_Fields = dict[str, Any]
+"""A record's top level merged with its ``properties``, keyed by the camelCase field names."""
+
+KNOWN_FIELDS = (
+    "time timeGenerated category type correlationId resourceId _ResourceId location region "
+    "apimSubscriptionId productId userId callerIpAddress apiId apiRevision operationId operationName "
+    "method url backendId backendUrl cache responseCode backendResponseCode durationMs totalTime "
+    "backendTime clientTime requestSize responseSize isRequestSuccess truncated lastError "
+    "lastErrorSource lastErrorReason lastErrorMessage lastErrorSection backendRequestBody requestBody "
+    "backendResponseBody responseBody requestId sequenceNumber deploymentName modelName apiVersion "
+    "isStreamCompletion promptTokens completionTokens totalTokens cachedTokens promptCachedTokens "
+    "reasoningTokens requestMessages responseMessages"
+).split()
+"""Every field the diagnostic readers look up, in the camelCase the Event Hub stream uses."""
+
+_CANONICAL = {name.lower(): name for name in KNOWN_FIELDS}
+
+
+def _is_camel(obj: dict[str, Any]) -> bool:
+    for key in obj:
+        return isinstance(key, str) and key[:1].islower()
+    return True
+
+
+def _canonical(obj: dict[str, Any], into: dict[str, Any]) -> None:
+    for key, value in obj.items():
+        if isinstance(key, str):
+            into[_CANONICAL.get(key.lower(), key)] = value
+
+
+def _fields(record: dict[str, Any]) -> tuple[_Fields, SourceFormat]:
+    """The merged fields of a record, keyed by camelCase names, and the shape it came in."""
+    properties = record.get("properties")
+    if "time" in record and isinstance(properties, dict) and _is_camel(properties):
+        # The Event Hub stream (camelCase): the fast path. The properties' "operationName"
+        # (GatewayLlmLogs) wins over the top level's, which only names the log category.
+        return {**record, **properties}, SourceFormat.DIAGNOSTICS
+    merged: dict[str, Any] = {}
+    _canonical(record, merged)
+    nested = record.get("properties", record.get("Properties"))
+    if isinstance(nested, dict):
+        _canonical(nested, merged)
+    exported = "timeGenerated" in merged and "time" not in merged
+    return merged, SourceFormat.LOG_ANALYTICS if exported else SourceFormat.DIAGNOSTICS
+
+
+_GATEWAY_STRINGS = (
+    ("CorrelationId", "correlationId"),
+    ("ResourceId", "resourceId"),
+    ("Region", "location"),
+    ("SubscriptionId", "apimSubscriptionId"),
+    ("ProductId", "productId"),
+    ("UserId", "userId"),
+    ("CallerIpAddress", "callerIpAddress"),
+    ("ApiId", "apiId"),
+    ("ApiRevision", "apiRevision"),
+    ("OperationId", "operationId"),
+    ("Method", "method"),
+    ("BackendId", "backendId"),
+    ("BackendUrl", "backendUrl"),
+    ("Cache", "cache"),
+)
+"""GatewayLogs string columns and their (camelCase) field names."""
+
+_GATEWAY_INTS = (
+    ("ResponseCode", "responseCode"),
+    ("BackendResponseCode", "backendResponseCode"),
+    ("DurationMs", "durationMs"),
+    ("BackendTimeMs", "backendTime"),
+    ("ClientTimeMs", "clientTime"),
+    ("RequestSize", "requestSize"),
+    ("ResponseSize", "responseSize"),
+)
+"""GatewayLogs integer columns and their (camelCase) field names."""
+
+_GATEWAY_FIELDS = _GATEWAY_STRINGS + _GATEWAY_INTS
+_GATEWAY_KEYS = dict(_GATEWAY_FIELDS)
+_GATEWAY_TYPES: dict[str, type] = {column: str for column, _ in _GATEWAY_STRINGS} | {
+    column: int for column, _ in _GATEWAY_INTS
+}
 
 
 POLICY_FORMAT = SourceFormat.POLICY.value

@@ -54,8 +54,11 @@ def _gunzip(body: bytes) -> bytes | EventReject:
     return bytes(out)
 
 
-def decode_body(body: bytes) -> Any | EventReject:
-    """Decompress, strip the BOM and parse one event body as JSON (or JSON lines)."""
+def decode_body(body: bytes) -> tuple[Any, bytes] | EventReject:
+    """Decompress, strip the BOM and parse one event body as JSON (or JSON lines).
+
+    Returns the document and the decoded bytes it was parsed from.
+    """
     if not body or not body.strip():
         return EventReject(RejectReason.EMPTY_BODY, "event body is empty")
     if body[:2] == GZIP_MAGIC:
@@ -66,14 +69,14 @@ def decode_body(body: bytes) -> Any | EventReject:
     if body[:3] == UTF8_BOM:
         body = body[3:]
     try:
-        return orjson.loads(body)
+        return orjson.loads(body), body
     except orjson.JSONDecodeError as exc:
         error = exc
     # Some policies write several JSON documents per event, one per line.
     lines = [line for line in body.splitlines() if line.strip()]
     if len(lines) > 1:
         try:
-            return [orjson.loads(line) for line in lines]
+            return [orjson.loads(line) for line in lines], body
         except orjson.JSONDecodeError:
             pass
     return EventReject(RejectReason.NOT_JSON, f"event body is not JSON: {error}")

@@ -115,7 +115,7 @@ def test_json_lines_in_one_event(pipeline: Pipeline) -> None:
     lines = load_fixture("policy_aihub").replace(b"\n", b"")
     result = pipeline.process([EventInput(lines + b"\n" + lines)])
     assert len(result.rows) == 2
-    assert result.rows[0]["RecordId"] == result.rows[1]["RecordId"]
+    assert result.rows[0]["RecordId"] != result.rows[1]["RecordId"]
 
 
 def test_envelope_bare_array_and_bare_record_agree() -> None:
