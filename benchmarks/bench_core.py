@@ -23,13 +23,15 @@ import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from ingest.config import CoreSettings  # noqa: E402
-from ingest.model import EventInput  # noqa: E402
-from ingest.pipeline import Pipeline  # noqa: E402
-from ingest.privacy import CaptureMode  # noqa: E402
+from ingest.config import CoreSettings
+from ingest.model import EventInput
+from ingest.pipeline import Pipeline
+from ingest.privacy import CaptureMode
 
 BODY_KEYS = ("requestBody", "responseBody", "backendRequestBody", "backendResponseBody")
-WORDS = "the quarterly budget travel policy summary invoice meeting report token quota model".split()
+WORDS = (
+    "the quarterly budget travel policy summary invoice meeting report token quota model".split()
+)
 
 
 def _text(rng: random.Random, chars: int) -> str:
@@ -43,8 +45,12 @@ def _text(rng: random.Random, chars: int) -> str:
 
 
 def _gateway(rng: random.Random, i: int) -> dict[str, Any]:
-    kind = rng.choices(["chat", "stream", "embeddings", "apim429", "backend429"], [55, 15, 15, 8, 7])[0]
-    deployment = "text-embedding-3-small" if kind == "embeddings" else rng.choice(["gpt-4o", "gpt-4o-mini"])
+    kind = rng.choices(
+        ["chat", "stream", "embeddings", "apim429", "backend429"], [55, 15, 15, 8, 7]
+    )[0]
+    deployment = (
+        "text-embedding-3-small" if kind == "embeddings" else rng.choice(["gpt-4o", "gpt-4o-mini"])
+    )
     path = "embeddings" if kind == "embeddings" else "chat/completions"
     url = f"https://apim.example.net/openai/deployments/{deployment}/{path}?api-version=2024-10-21"
     props: dict[str, Any] = {
@@ -81,8 +87,18 @@ def _gateway(rng: random.Random, i: int) -> dict[str, Any]:
             "id": f"chatcmpl-{i}",
             "object": "chat.completion",
             "model": "gpt-4o-2024-08-06",
-            "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": completion}}],
-            "usage": {"prompt_tokens": len(prompt) // 4, "completion_tokens": len(completion) // 4, "total_tokens": 1},
+            "choices": [
+                {
+                    "index": 0,
+                    "finish_reason": "stop",
+                    "message": {"role": "assistant", "content": completion},
+                }
+            ],
+            "usage": {
+                "prompt_tokens": len(prompt) // 4,
+                "completion_tokens": len(completion) // 4,
+                "total_tokens": 1,
+            },
         }
         props["backendResponseBody"] = props["responseBody"] = orjson.dumps(body).decode()[:8192]
     elif kind == "stream":
@@ -96,10 +112,18 @@ def _gateway(rng: random.Random, i: int) -> dict[str, Any]:
         body = f'{{"object":"list","data":[{{"object":"embedding","index":0,"embedding":[{vector}]}}],"model":"text-embedding-3-small"}}'
         props["backendResponseBody"] = props["responseBody"] = body[:8192]
     elif kind == "apim429":
-        props["responseBody"] = '{"statusCode": 429, "message": "Token limit is exceeded. Try again in 41 seconds."}'
-        props["lastError"] = {"source": "llm-token-limit", "reason": "TokenLimitExceeded", "section": "inbound"}
+        props["responseBody"] = (
+            '{"statusCode": 429, "message": "Token limit is exceeded. Try again in 41 seconds."}'
+        )
+        props["lastError"] = {
+            "source": "llm-token-limit",
+            "reason": "TokenLimitExceeded",
+            "section": "inbound",
+        }
     else:
-        props["backendResponseBody"] = props["responseBody"] = '{"error":{"code":"429","message":"Rate limit exceeded."}}'
+        props["backendResponseBody"] = props["responseBody"] = (
+            '{"error":{"code":"429","message":"Rate limit exceeded."}}'
+        )
     return {
         "time": f"2024-09-30T12:{i // 60 % 60:02d}:{i % 60:02d}.1234567Z",
         "resourceId": "/SUBSCRIPTIONS/X/RESOURCEGROUPS/RG/PROVIDERS/MICROSOFT.APIMANAGEMENT/SERVICE/APIM",
@@ -172,7 +196,9 @@ def best_of(repeat: int, fn: Any) -> tuple[float, Any]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--events", type=int, default=4000)
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
@@ -182,7 +208,9 @@ def main() -> None:
     events = [EventInput(b) for b in bodies]
     base_s, records = best_of(args.repeat, lambda: baseline(bodies))
     print(f"corpus: {len(bodies)} events, {records} records, {megabytes:.1f} MB")
-    print(f"{'baseline orjson.loads':<28} {records / base_s:>10,.0f} records/s {megabytes / base_s:>8.1f} MB/s")
+    print(
+        f"{'baseline orjson.loads':<28} {records / base_s:>10,.0f} records/s {megabytes / base_s:>8.1f} MB/s"
+    )
     for mode in (CaptureMode.NONE, CaptureMode.REDACTED):
         pipeline = Pipeline(CoreSettings(capture_text=mode))
         core_s, result = best_of(args.repeat, lambda p=pipeline: p.process(events))

@@ -174,10 +174,10 @@ def completion_text(response: dict[str, Any]) -> str:
 
 _STREAM_FLAG = re.compile(r'"stream"\s*:\s*(true|false)')
 _MODEL_FIELD = re.compile(r'"model"\s*:\s*"([^"\\]{1,200})"')
-_ID_FIELD = re.compile(r'"id"\s*:\s*"((?:chatcmpl|cmpl|resp)[^"\\]{0,200})"')
-_USAGE_KEY = re.compile(r'"usage"\s*:\s*\{')
-_DELTA_CONTENT = re.compile(r'"delta"\s*:\s*\{[^{}]*?"content"\s*:\s*"((?:[^"\\]|\\.)*)"')
-"""A chat stream chunk's delta text (``choices[].delta.content``)."""
+_SALVAGE_KEYS = re.compile(r'"(model|id|usage)"\s*:\s*')
+"""Keys worth reading in a cut body (a quote-led scan skips the numbers of a vector quickly)."""
+_DELTA_CONTENT = re.compile(r'"content"\s*:\s*"([^"\\]*(?:\\.[^"\\]*)*)"')
+"""A chat stream chunk's delta text (``choices[].delta.content``; no other key is ``content``)."""
 
 
 @dataclass(slots=True)
@@ -259,14 +259,13 @@ class ResponseInfo:
         pieces = _DELTA_CONTENT.findall(self.stream_text)
         if not pieces:  # Responses API or legacy completions streams: decode them properly
             return len(self.text())
-        total = 0
-        for piece in pieces:
-            if "\\" in piece:
-                try:
-                    piece = orjson.loads(f'"{piece}"')
-                except orjson.JSONDecodeError:
-                    pass
-            total += len(piece)
+        total = sum(map(len, pieces))
+        escaped = [p for p in pieces if "\\" in p]  # an escape (\n, \u00e9) is one character
+        for piece in escaped:
+            try:  # noqa: SIM105 - a hot loop: try/except is cheaper than contextlib.suppress
+                total += len(orjson.loads(f'"{piece}"')) - len(piece)
+            except orjson.JSONDecodeError:
+                pass
         return total
 
     def text(self) -> str:
@@ -299,24 +298,40 @@ def _stream_text(chunks: Iterable[dict[str, Any]]) -> str:
     return "".join(parts)
 
 
-def _salvage_usage(text: str) -> Usage | None:
-    """The last complete ``"usage": {...}`` object in a cut JSON text."""
-    matches = list(_USAGE_KEY.finditer(text))
-    for m in reversed(matches):
-        start = m.end() - 1
-        depth = 0
-        for i in range(start, len(text)):
-            ch = text[i]
-            if ch == "{":
-                depth += 1
-            elif ch == "}":
-                depth -= 1
-                if depth == 0:
-                    try:
-                        return usage_from(orjson.loads(text[start : i + 1]))
-                    except orjson.JSONDecodeError:
-                        break
+def _salvage_usage(text: str, start: int) -> Usage | None:
+    """The complete ``{...}`` object starting at ``start`` in a cut JSON text, read as usage."""
+    depth = 0
+    for i in range(start, len(text)):
+        ch = text[i]
+        if ch == "{":
+            depth += 1
+        elif ch == "}":
+            depth -= 1
+            if depth == 0:
+                try:
+                    return usage_from(orjson.loads(text[start : i + 1]))
+                except orjson.JSONDecodeError:
+                    return None
     return None
+
+
+def _salvage(text: str, info: ResponseInfo) -> None:
+    """Model, id and usage from what survives of a cut JSON body, in one pass over it."""
+    info.truncated = True
+    for m in _SALVAGE_KEYS.finditer(text):
+        key, value_start = m.group(1), m.end()
+        if key == "usage":
+            if text.startswith("{", value_start):
+                usage = _salvage_usage(text, value_start)
+                if usage is not None:
+                    info.usage, info.usage_source = usage, UsageSource.SALVAGED
+        elif text.startswith('"', value_start):
+            end = text.find('"', value_start + 1)
+            if end > 0:
+                if key == "model" and not info.model:
+                    info.model = text[value_start + 1 : end]
+                elif key == "id" and not info.request_id:
+                    info.request_id = text[value_start + 1 : end]
 
 
 def _read_error(document: dict[str, Any], info: ResponseInfo) -> None:
@@ -344,7 +359,8 @@ def _read_document(document: dict[str, Any], info: ResponseInfo) -> None:
         info.finish_reason = reason if isinstance(reason, str) else ""
     elif document.get("object") == "response" and isinstance(document.get("status"), str):
         info.finish_reason = document["status"]
-    _read_error(document, info)
+    if "error" in document or "statusCode" in document:
+        _read_error(document, info)
 
 
 _FINAL_RESPONSE_EVENTS = frozenset({"response.completed", "response.incomplete", "response.failed"})
@@ -431,14 +447,12 @@ def _analyze_sse(text: str, info: ResponseInfo) -> None:
         tail += 1
         if tail >= _TAIL_CHUNKS:
             break
-    head = 0
-    for payload in _payloads(text[:complete_end]):
+    for head, payload in enumerate(_payloads(text[:complete_end])):
         if info.model or head >= _HEAD_CHUNKS:
             break
         chunk = _parse_chunk(payload)
         if chunk is not None:
             _read_chunk(chunk, info)
-        head += 1
     info.stream_text = text[:complete_end]
     if not done:
         info.truncated = True
@@ -463,14 +477,7 @@ def analyze_response(body: Any) -> ResponseInfo:
         document = _load(body)
     except orjson.JSONDecodeError:
         info.truncated = True
-        text = body if isinstance(body, str) else ""
-        m = _MODEL_FIELD.search(text)
-        info.model = m.group(1) if m else ""
-        m = _ID_FIELD.search(text)
-        info.request_id = m.group(1) if m else ""
-        info.usage = _salvage_usage(text)
-        if info.usage is not None:
-            info.usage_source = UsageSource.SALVAGED
+        _salvage(body if isinstance(body, str) else "", info)
         return info
     if not isinstance(document, dict):
         return info

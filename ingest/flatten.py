@@ -295,12 +295,14 @@ class Flattener:
         row["Timestamp"] = timestamp
         row["Category"] = GATEWAY_LOGS
         row["SourceFormat"] = fmt.value
-        found = {column: v for column, key in _GATEWAY_FIELDS if (v := f.get(key)) is not None}
-        for column, value in found.items():
-            if type(value) is not _GATEWAY_TYPES[column]:  # rare: a number as text, an id as a number
-                kind, key = _GATEWAY_TYPES[column], _GATEWAY_KEYS[column]
-                found[column] = to_str(value) if kind is str else to_int(value, key)
-        row.update(found)  # type: ignore[typeddict-item]
+        texts = {column: v for column, key in _GATEWAY_STRINGS if (v := f.get(key)) is not None}
+        numbers = {column: v for column, key in _GATEWAY_INTS if (v := f.get(key)) is not None}
+        if texts and set(map(type, texts.values())) != {str}:  # rare: an id sent as a number
+            texts = {column: to_str(value) for column, value in texts.items()}
+        if numbers and set(map(type, numbers.values())) != {int}:  # rare: a number sent as text
+            numbers = {c: to_int(v, _GATEWAY_KEYS[c]) for c, v in numbers.items()}
+        row.update(texts)  # type: ignore[typeddict-item]
+        row.update(numbers)  # type: ignore[typeddict-item]
         if not row["ResourceId"]:
             row["ResourceId"] = to_str(f.get("_ResourceId"))
         if not row["Region"]:
@@ -388,13 +390,14 @@ _Fields = dict[str, Any]
 
 KNOWN_FIELDS = (
     "time timeGenerated category type correlationId resourceId _ResourceId location region "
-    "apimSubscriptionId productId userId callerIpAddress apiId apiRevision operationId operationName "
-    "method url backendId backendUrl cache responseCode backendResponseCode durationMs totalTime "
-    "backendTime clientTime requestSize responseSize isRequestSuccess truncated lastError "
-    "lastErrorSource lastErrorReason lastErrorMessage lastErrorSection backendRequestBody requestBody "
-    "backendResponseBody responseBody requestId sequenceNumber deploymentName modelName apiVersion "
-    "isStreamCompletion promptTokens completionTokens totalTokens cachedTokens promptCachedTokens "
-    "reasoningTokens requestMessages responseMessages"
+    "apimSubscriptionId productId userId callerIpAddress apiId apiRevision operationId "
+    "operationName method url backendId backendUrl cache responseCode backendResponseCode "
+    "durationMs totalTime backendTime clientTime requestSize responseSize isRequestSuccess "
+    "truncated lastError lastErrorSource lastErrorReason lastErrorMessage lastErrorSection "
+    "backendRequestBody requestBody backendResponseBody responseBody requestId sequenceNumber "
+    "deploymentName modelName apiVersion isStreamCompletion promptTokens completionTokens "
+    "totalTokens cachedTokens promptCachedTokens reasoningTokens requestMessages "
+    "responseMessages"
 ).split()
 """Every field the diagnostic readers look up, in the camelCase the Event Hub stream uses."""
 
@@ -458,11 +461,7 @@ _GATEWAY_INTS = (
 )
 """GatewayLogs integer columns and their (camelCase) field names."""
 
-_GATEWAY_FIELDS = _GATEWAY_STRINGS + _GATEWAY_INTS
-_GATEWAY_KEYS = dict(_GATEWAY_FIELDS)
-_GATEWAY_TYPES: dict[str, type] = {column: str for column, _ in _GATEWAY_STRINGS} | {
-    column: int for column, _ in _GATEWAY_INTS
-}
+_GATEWAY_KEYS = dict(_GATEWAY_STRINGS + _GATEWAY_INTS)
 
 
 POLICY_FORMAT = SourceFormat.POLICY.value
