@@ -37,6 +37,19 @@ def test_redaction_masks_personal_data_and_token_formats() -> None:
     assert redact(text) == "Mail [EMAIL], call [PHONE] or [PHONE]; key [SECRET]."
 
 
+@pytest.mark.parametrize(
+    "text",
+    ["design: a new key: value map", "the basic idea", "api keys are secret", "x=1, y=2"],
+)
+def test_ordinary_text_is_not_masked(text: str) -> None:
+    assert mask_secrets(text) == text
+
+
+def test_signature_parameters_and_headers_are_masked() -> None:
+    assert mask_secrets("url?sv=2024&sig=abc%2Fdef&se=1") == "url?sv=2024&sig=***&se=1"
+    assert mask_secrets("x-api-key = abc123, next") == "x-api-key = ***, next"
+
+
 def test_redaction_leaves_ordinary_numbers_alone() -> None:
     text = "Invoice 4711 of 2024-09-30 totals 1234.50 for 3 seats."
     assert redact(text) == text
