@@ -56,6 +56,21 @@ def cmd_flatten(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def cmd_kusto(args: argparse.Namespace) -> int:
+    """Print the whole ADX script, or regenerate the scripts derived from schemas/."""
+    from ingest.kusto import KUSTO_DIR, full_script, generate_scripts
+
+    if args.action == "script":
+        sys.stdout.write(full_script())
+        return 0
+    for name, text in generate_scripts().items():
+        path = KUSTO_DIR / name
+        changed = not path.exists() or path.read_text(encoding="utf-8") != text
+        path.write_text(text, encoding="utf-8")
+        print(f"{'wrote' if changed else 'unchanged'} {path}", file=sys.stderr)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every verb."""
     parser = argparse.ArgumentParser(prog="python -m ingest", description=__doc__)
@@ -71,6 +86,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--mapping", help="log-to-eventhub mapping file (overrides POLICY_MAPPING_FILE)"
     )
     flatten.set_defaults(handler=cmd_flatten)
+    kusto = verbs.add_parser("kusto", help="the ADX scripts in kusto/")
+    kusto.add_argument(
+        "action",
+        choices=["script", "generate"],
+        help="script: print every statement in order; generate: rewrite 10_tables/20_mappings",
+    )
+    kusto.set_defaults(handler=cmd_kusto)
     return parser
 
 

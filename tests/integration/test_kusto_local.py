@@ -1,0 +1,140 @@
+"""kusto/ KQL executed with duckdb-kql over golden landing rows; expectations written by hand."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import pytest
+
+from ingest import kusto_local
+from ingest.kusto import functions, load_statements, update_policies
+from ingest.schema import load_table
+from tests.conftest import run_case
+
+CASES = [
+    "llm_logs_stream",
+    "chat_stream_no_body",
+    "chat_nonstream",
+    "throttled_429",
+    "policy_aihub",
+]
+
+
+def _landing(*cases: str) -> list[dict[str, Any]]:
+    return [dict(row) for case in cases for row in run_case(case).rows]
+
+
+def _ingest(con: Any, rows: list[dict[str, Any]]) -> dict[str, int]:
+    kusto_local.insert_rows(con, "ApimLogsLanding", rows)
+    return kusto_local.apply_update_policies(con)
+
+
+def _calls(con: Any) -> dict[str, dict[str, Any]]:
+    return {row["CorrelationId"]: row for row in kusto_local.query(con, "LlmCalls()")}
+
+
+@pytest.mark.parametrize("table", ["ApimRequests", "LlmUsage", "LlmMessages"])
+def test_update_functions_produce_the_target_columns_types_and_order(table: str) -> None:
+    con = kusto_local.connect()
+    kusto_local.insert_rows(con, "ApimLogsLanding", _landing(*CASES))
+    (policy,) = update_policies(load_statements())[table]
+    relation = kusto_local.duckdb_kql.query(con, str(policy["Query"]))
+    schema = load_table(table)
+    assert relation.columns == list(schema.names)
+    want = [kusto_local.DUCKDB_TYPES[c.type] for c in schema.columns]
+    assert [str(t) for t in relation.types] == want
+
+
+def test_update_policies_route_the_landing_rows() -> None:
+    con = kusto_local.connect()
+    appended = _ingest(con, _landing(*CASES))
+    # GatewayLogs records: chat_stream_no_body 1, chat_nonstream 1, throttled_429 2.
+    # LlmUsage: those 4 LLM calls, the token-bearing GatewayLlmLogs header, the policy payload.
+    # LlmMessages: records with text (golden settings capture redacted text): 2 LLM chunks,
+    # chat_nonstream, and the two 429s' prompts.
+    assert appended == {"ApimRequests": 4, "LlmUsage": 6, "LlmMessages": 5}
+    assert kusto_local.query(con, "ApimLogsLanding | count") == [{"Count": 0}]  # retention 0
+    health = kusto_local.query(
+        con,
+        "ApimRequests | summarize n = count() by StatusClass, ThrottledBy"
+        " | order by StatusClass asc, ThrottledBy asc",
+    )
+    assert health == [
+        {"StatusClass": "2xx", "ThrottledBy": "", "n": 2},
+        {"StatusClass": "4xx", "ThrottledBy": "apim", "n": 1},
+        {"StatusClass": "4xx", "ThrottledBy": "backend", "n": 1},
+    ]
+    chunks = kusto_local.query(
+        con,
+        "LlmMessages | where Category == 'GatewayLlmLogs'"
+        " | order by SequenceNumber asc | project SequenceNumber",
+    )
+    assert chunks == [{"SequenceNumber": 1}, {"SequenceNumber": 2}]
+
+
+def test_llm_calls_attributes_prices_and_picks_the_exact_source() -> None:
+    con = kusto_local.connect()
+    _ingest(con, _landing(*CASES))
+    calls = _calls(con)
+    assert len(calls) == 5
+    streamed = calls["7a2c9e15-3b4d-4f6a-8e1c-9d0b2a4c6e83"]
+    # Tokens from GatewayLlmLogs, attribution from its GatewayLogs partner (which had no body).
+    assert (streamed["SubscriptionId"], streamed["ProductId"], streamed["UserId"]) == (
+        "sub-finance-app",
+        "ai-finance",
+        "1",
+    )
+    assert (streamed["PromptTokens"], streamed["CompletionTokens"], streamed["TotalTokens"]) == (
+        26,
+        17,
+        43,
+    )
+    assert (streamed["UsageSource"], streamed["ModelName"], streamed["IsStreaming"]) == (
+        "llm_log",
+        "gpt-4o-2024-08-06",
+        True,
+    )
+    # gpt-4o-2024-08-06: 2.50 USD per million input, 10.00 per million output.
+    assert streamed["Cost"] == pytest.approx((26 * 2.50 + 17 * 10.00) / 1e6)
+    assert streamed["Currency"] == "USD"
+    chat = calls["3f6d2a9c-1b7e-4c3f-9a51-8e2d7c0b4a11"]
+    assert chat["Cost"] == pytest.approx((33 * 2.50 + 31 * 10.00) / 1e6)
+    assert chat["Timestamp"] == datetime(2024, 9, 30, 12, 31, 31, 446590)
+    throttled = calls["b2e7d1c4-0a9f-4e61-8d3b-7c5a2f1e9d08"]
+    assert (throttled["UsageSource"], throttled["Cost"]) == ("none", None)
+
+
+def test_records_arriving_apart_and_out_of_order_give_the_same_calls() -> None:
+    together = kusto_local.connect()
+    _ingest(together, _landing("chat_stream_no_body", "llm_logs_stream"))
+    apart = kusto_local.connect()
+    _ingest(apart, _landing("llm_logs_stream"))  # the GatewayLlmLogs batch first ...
+    assert not _calls(apart)["7a2c9e15-3b4d-4f6a-8e1c-9d0b2a4c6e83"]["SubscriptionId"]
+    _ingest(apart, _landing("chat_stream_no_body"))  # ... its GatewayLogs partner in a later batch
+    assert _calls(apart) == _calls(together)
+
+
+def test_a_replayed_batch_changes_no_kpi() -> None:
+    con = kusto_local.connect()
+    batch = _landing(*CASES)
+    _ingest(con, batch)
+    kpis = (
+        "materialized_view('LlmUsageDedup') | summarize Calls = count(), Tokens = sum(TotalTokens) "
+        "by SubscriptionId, UsageSource | order by SubscriptionId asc, UsageSource asc"
+    )
+    before = (kusto_local.query(con, kpis), _calls(con))
+    _ingest(con, batch)
+    assert kusto_local.query(con, "LlmUsage | count") == [
+        {"Count": 12}
+    ]  # the raw table has the duplicates
+    assert (kusto_local.query(con, kpis), _calls(con)) == before
+
+
+def test_every_declared_function_runs_locally() -> None:
+    con = kusto_local.connect()
+    _ingest(con, _landing(*CASES))
+    for name, function in functions(load_statements()).items():
+        if function.params:
+            continue
+        kusto_local.query(con, f"{name}() | take 1")

@@ -1,0 +1,97 @@
+"""kusto/ scripts: generated parts in sync with schemas/, idempotent commands, sound policies."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from ingest.kusto import (
+    KUSTO_DIR,
+    MAPPED_TABLES,
+    TABLES,
+    functions,
+    generate_scripts,
+    load_statements,
+    split_statements,
+    update_policies,
+)
+from ingest.schema import LANDING_TABLE, load_table
+
+STATEMENTS = load_statements()
+IDEMPOTENT = (".create-merge ", ".create-or-alter ", ".alter ", ".alter-merge ", ".set-or-append ")
+"""Commands that can run again and again; `.create table`, `.drop`, `.set-or-replace` cannot."""
+
+
+def test_generated_scripts_match_schemas() -> None:
+    for name, text in generate_scripts().items():
+        assert (KUSTO_DIR / name).read_text(encoding="utf-8") == text, (
+            f"kusto/{name} drifted from schemas/: run `python -m ingest kusto generate`"
+        )
+
+
+def test_every_table_has_a_schema_and_a_create_statement() -> None:
+    created = {
+        m.group(1) for s in STATEMENTS if (m := re.match(r"\.create-merge table (\w+) \(", s.text))
+    }
+    assert created == set(TABLES)
+    for table in TABLES:
+        assert load_table(table).columns
+
+
+def test_mappings_cover_every_column_of_the_ingested_tables() -> None:
+    for table in MAPPED_TABLES:
+        (statement,) = [
+            s
+            for s in STATEMENTS
+            if s.text.startswith(f".create-or-alter table {table} ingestion json mapping")
+        ]
+        for column in load_table(table).columns:
+            assert (
+                f'"column":"{column.name}","path":"$.{column.name}","datatype":"{column.type}"'
+                in statement.text
+            )
+
+
+@pytest.mark.parametrize(
+    "statement", [s for s in STATEMENTS if s.is_command], ids=lambda s: f"{s.file}:{s.line}"
+)
+def test_every_command_is_idempotent(statement: object) -> None:
+    text = statement.text  # type: ignore[attr-defined]
+    assert text.startswith(IDEMPOTENT), text[:80]
+    if text.startswith(".set-or-append"):
+        assert "join kind=leftanti" in text, "a seed must append only what is missing"
+
+
+def test_update_policies_are_transactional_from_the_landing_table() -> None:
+    policies = update_policies(STATEMENTS)
+    declared = functions(STATEMENTS)
+    assert set(policies) == {"ApimRequests", "LlmUsage", "LlmMessages"}
+    for entries in policies.values():
+        (entry,) = entries
+        assert entry["Source"] == LANDING_TABLE
+        assert entry["IsTransactional"] is True
+        assert entry["IsEnabled"] is True
+        name = str(entry["Query"]).removesuffix("()")
+        assert name in declared
+
+
+def test_landing_retention_is_zero() -> None:
+    assert any(
+        s.text.startswith(f".alter-merge table {LANDING_TABLE} policy retention softdelete = 0d")
+        for s in STATEMENTS
+    )
+
+
+def test_functions_have_folders_and_docstrings() -> None:
+    for function in functions(STATEMENTS).values():
+        assert 'folder = "' in function.properties, function.name
+        assert 'docstring = "' in function.properties, function.name
+
+
+def test_statement_splitting() -> None:
+    text = "// header\n.a x\n  continued\n\n\n// note\n.b y\n"
+    assert [(s.line, s.text) for s in split_statements(text, "f")] == [
+        (2, ".a x\n  continued"),
+        (7, ".b y"),
+    ]
