@@ -63,6 +63,18 @@ def cmd_kusto(args: argparse.Namespace) -> int:
     if args.action == "script":
         sys.stdout.write(full_script())
         return 0
+    if args.action == "validate":
+        from ingest.kusto_validate import validate
+
+        errors, checked = validate()
+        for error in errors:
+            print(error, file=sys.stderr)
+        print(
+            f"validate: {checked['statements']} statements, {checked['policies']} update policies, "
+            f"{len(errors)} errors",
+            file=sys.stderr,
+        )
+        return 1 if errors else 0
     for name, text in generate_scripts().items():
         path = KUSTO_DIR / name
         changed = not path.exists() or path.read_text(encoding="utf-8") != text
@@ -89,8 +101,9 @@ def build_parser() -> argparse.ArgumentParser:
     kusto = verbs.add_parser("kusto", help="the ADX scripts in kusto/")
     kusto.add_argument(
         "action",
-        choices=["script", "generate"],
-        help="script: print every statement in order; generate: rewrite 10_tables/20_mappings",
+        choices=["script", "generate", "validate"],
+        help="script: print every statement in order; generate: rewrite 10_tables/20_mappings "
+        "from schemas/; validate: check every statement with the Kusto language service",
     )
     kusto.set_defaults(handler=cmd_kusto)
     return parser

@@ -1,0 +1,47 @@
+"""Every statement of kusto/ through Microsoft's Kusto language service (tools/kql_validate.js)."""
+
+from __future__ import annotations
+
+from ingest.kusto import Statement, load_statements
+from ingest.kusto_validate import validate
+
+
+def test_the_scripts_have_no_errors() -> None:
+    errors, checked = validate()
+    assert [str(e) for e in errors] == []
+    assert checked["statements"] == len(load_statements())
+    assert checked["policies"] == 3
+
+
+def test_the_validator_catches_what_the_parser_lets_through() -> None:
+    broken = [
+        Statement("broken.kql", 1, ".frobnicate table LlmUsage"),
+        Statement(
+            "broken.kql",
+            3,
+            '.create-or-alter function with (folder = "x", docstring = "y") Broken() '
+            "{ ApimLogsLanding | where NoSuchColumn > 1 }",
+        ),
+        Statement("broken.kql", 5, "NoSuchTable | take 1"),
+        Statement(
+            "broken.kql",
+            7,
+            ".alter table LlmMessages policy update @'[{"
+            '"IsEnabled": true, "Source": "ApimLogsLanding", '
+            '"Query": "ApimLogsLanding | project RecordId, Timestamp", "IsTransactional": true}]\'',
+        ),
+    ]
+    statements = [
+        s
+        for s in load_statements()
+        if not s.text.startswith(".alter table LlmMessages policy update")
+    ]
+    errors, _ = validate(statements + broken)
+    messages = {e.line: e.message for e in errors if e.file == "broken.kql"}
+    assert messages[1] == "unknown command: .frobnicate table LlmUsage"
+    assert "NoSuchColumn" in messages[3]
+    assert "NoSuchTable" in messages[5]
+    assert messages[7].startswith(
+        "update policy of LlmMessages returns (RecordId:string, Timestamp:datetime"
+    )
+    assert len(errors) == 4
