@@ -6,21 +6,23 @@ This is where every local stand-in for an ADX feature lives (one place, as issue
   view's source: dedup views (``take_any(*) by RecordId``) become
   ``arg_max(Timestamp, *) by RecordId``, which keeps the same row when duplicates are identical,
   as replays are.
-* ``tdigest`` / ``percentiles`` are not run locally (duckdb-kql has no mapping); the request-health
-  view is production-only and its latency percentiles are checked in ADX.
+* functions duckdb-kql cannot run as written (``tdigest``, ``top n`` with a variable ``n``,
+  ``array_sort_asc`` over several arrays) run with the bodies in ``kusto/local/equivalents.kql``,
+  the one place that lists every local equivalent and why.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
 import duckdb
 import duckdb_kql
 
-from ingest.kusto import TABLES, functions, load_statements
+from ingest.kusto import KUSTO_DIR, TABLES, functions, load_statements, split_statements
 from ingest.schema import load_table
 
 DUCKDB_TYPES = {
@@ -37,6 +39,19 @@ DUCKDB_TYPES = {
 
 LOCAL_DEDUP_VIEWS = {"LlmUsageDedup": "LlmUsage", "ApimRequestsDedup": "ApimRequests"}
 """Dedup materialized views and their source tables."""
+
+LOCAL_EQUIVALENTS = KUSTO_DIR / "local" / "equivalents.kql"
+"""Local bodies of the functions whose production KQL duckdb-kql cannot run (see that file)."""
+
+
+def local_overrides() -> dict[str, str]:
+    """Function bodies that replace production ones locally, by function name."""
+    text = LOCAL_EQUIVALENTS.read_text(encoding="utf-8")
+    return {
+        name: f.body
+        for name, f in functions(split_statements(text, LOCAL_EQUIVALENTS.name)).items()
+    }
+
 
 _MATERIALIZED_VIEW = re.compile(r"""materialized_view\(\s*["'](\w+)["']\s*\)""")
 
@@ -55,7 +70,11 @@ def connect(path: str = ":memory:") -> duckdb.DuckDBPyConnection:
         con.execute(f'CREATE TABLE IF NOT EXISTS "{name}" ({columns})')
     statements = load_statements()
     declared = functions(statements)
-    duckdb_kql.set_functions([local_kql(f.declaration()) for f in declared.values()])
+    overrides = local_overrides()
+    bodies = [
+        replace(f, body=overrides.get(f.name, f.body)).declaration() for f in declared.values()
+    ]
+    duckdb_kql.set_functions([local_kql(body) for body in bodies])
     for statement in statements:
         if statement.text.startswith(".set-or-append"):  # seed data (idempotent by design)
             duckdb_kql.script(con, statement.text)

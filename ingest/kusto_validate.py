@@ -98,19 +98,33 @@ def validator_input(statements: list[Statement]) -> dict[str, Any]:
 
 def validate(statements: list[Statement] | None = None) -> tuple[list[KqlError], dict[str, int]]:
     """Run the language service over the scripts; returns the errors and what was checked."""
+    result = _run(statements, [])
+    errors = [KqlError(e["file"], e["line"], e["message"]) for e in result["errors"]]
+    return errors, {"statements": result["statements"], "policies": result["policies"]}
+
+
+def result_columns(queries: list[str]) -> dict[str, list[tuple[str, str]] | None]:
+    """Result columns (name, type) of each query as the language service sees it in production."""
+    probes = _run(None, queries)["probes"]
+    return {
+        q: None if cols is None else [(c["name"], c["type"]) for c in cols]
+        for q, cols in probes.items()
+    }
+
+
+def _run(statements: list[Statement] | None, probes: list[str]) -> dict[str, Any]:
     node = shutil.which("node")
     if node is None:
         raise RuntimeError("the KQL validator needs Node.js (`node`) on the PATH")
     if not (ROOT / "node_modules" / "@kusto" / "language-service-next").is_dir():
         raise RuntimeError("the KQL validator needs `npm ci` run in the project root first")
-    payload = json.dumps(
-        validator_input(statements if statements is not None else load_statements())
-    )
+    request = validator_input(statements if statements is not None else load_statements())
+    request["probes"] = probes
+    payload = json.dumps(request)
     done = subprocess.run(
         [node, str(VALIDATOR)], input=payload, capture_output=True, text=True, cwd=ROOT, check=False
     )
     if done.returncode != 0:
         raise RuntimeError(f"the KQL validator failed: {done.stderr.strip()[-2000:]}")
-    result = json.loads(done.stdout)
-    errors = [KqlError(e["file"], e["line"], e["message"]) for e in result["errors"]]
-    return errors, {"statements": result["statements"], "policies": result["policies"]}
+    result: dict[str, Any] = json.loads(done.stdout)
+    return result

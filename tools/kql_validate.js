@@ -81,4 +81,13 @@ for (const policy of input.policies) {
   }
 }
 
-process.stdout.write(JSON.stringify({ errors, statements: input.statements.length, policies: input.policies.length }) + "\n");
+// Result columns of queries the caller asks about (e.g. to compare a local equivalent with production).
+const probes = {};
+for (const probe of input.probes || []) {
+  const { code, diagnostics } = analyze(probe, globals);
+  probes[probe] = diagnostics.length ? null : columnsOf(code);
+}
+
+process.stdout.write(
+  JSON.stringify({ errors, statements: input.statements.length, policies: input.policies.length, probes }) + "\n",
+);

@@ -45,3 +45,12 @@ def test_the_validator_catches_what_the_parser_lets_through() -> None:
         "update policy of LlmMessages returns (RecordId:string, Timestamp:datetime"
     )
     assert len(errors) == 4
+
+
+def test_the_local_equivalents_are_valid_kql_too() -> None:
+    from ingest.kusto import split_statements
+    from ingest.kusto_local import LOCAL_EQUIVALENTS
+
+    local = split_statements(LOCAL_EQUIVALENTS.read_text(encoding="utf-8"), "local/equivalents.kql")
+    errors, _ = validate(load_statements() + local)
+    assert [str(e) for e in errors] == []

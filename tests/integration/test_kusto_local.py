@@ -138,3 +138,115 @@ def test_every_declared_function_runs_locally() -> None:
         if function.params:
             continue
         kusto_local.query(con, f"{name}() | take 1")
+
+
+RANGE = "datetime(2024-09-01), datetime(2024-11-01)"
+
+
+def test_usage_and_cost_per_subscription_product_and_model() -> None:
+    con = kusto_local.connect()
+    _ingest(con, _landing(*CASES))
+    rows = kusto_local.query(con, f"UsageAndCost({RANGE}) | where ModelName == 'gpt-4o-2024-08-06'")
+    by_product = {r["ProductId"]: r for r in rows}
+    # ai-finance: the non-streamed chat (33 + 31) and the streamed call (26 + 17, from its LLM log).
+    finance = by_product["ai-finance"]
+    assert (
+        finance["Calls"],
+        finance["PromptTokens"],
+        finance["CompletionTokens"],
+        finance["TotalTokens"],
+    ) == (2, 59, 48, 107)
+    assert finance["Cost"] == pytest.approx((59 * 2.50 + 48 * 10.00) / 1e6)
+    # The log-to-eventhub payload names its product AI-Finance.
+    assert by_product["AI-Finance"]["TotalTokens"] == 64
+
+
+def test_throttling_splits_apim_and_backend() -> None:
+    con = kusto_local.connect()
+    _ingest(con, _landing(*CASES))
+    rows = kusto_local.query(
+        con, f"Throttling({RANGE}) | where Throttled > 0 | order by BackendId asc"
+    )
+    assert [
+        (r["BackendId"], r["Throttled"], r["ThrottledByApim"], r["ThrottledByBackend"])
+        for r in rows
+    ] == [
+        ("", 1, 1, 0),
+        ("aoai-swedencentral", 1, 0, 1),
+    ]
+
+
+def test_latency_percentiles_local_equivalent() -> None:
+    con = kusto_local.connect()
+    _ingest(con, _landing(*CASES))
+    rows = {r["BackendId"]: r for r in kusto_local.query(con, f"Latency({RANGE})")}
+    # aoai-swedencentral served durations 5130 (stream), 846 (chat) and 41 (backend 429).
+    assert rows["aoai-swedencentral"]["Requests"] == 3
+    assert rows["aoai-swedencentral"]["P50Ms"] == 846
+
+
+def test_top_callers() -> None:
+    con = kusto_local.connect()
+    _ingest(con, _landing(*CASES))
+    rows = kusto_local.query(con, f"TopCallers({RANGE}, 1)")
+    assert [(r["SubscriptionId"], r["ProductId"], r["TotalTokens"]) for r in rows] == [
+        ("sub-finance-app", "ai-finance", 107)
+    ]
+
+
+def test_conversation_reassembles_chunks_in_sequence_order() -> None:
+    con = kusto_local.connect()
+    rows = _landing("llm_logs_stream")
+    _ingest(con, list(reversed(rows)))  # chunks arrive in reverse order
+    (conversation,) = kusto_local.query(con, "LlmConversation()")
+    assert (
+        conversation["PromptText"]
+        == "system: You are a helpful assistant.\nuser: Write a haiku about quotas."
+    )
+    assert conversation["CompletionText"] == (
+        "assistant: Tokens trickle out / the meter counts every drop / budgets breathe again"
+    )
+
+
+def test_prompt_usage_answers_the_origin_query_for_chat_calls() -> None:
+    con = kusto_local.connect()
+    _ingest(
+        con, _landing("chat_nonstream", "responses_api", "llm_logs_stream", "chat_stream_no_body")
+    )
+    rows = kusto_local.query(con, "PromptUsage(datetime(2024-01-01), datetime(2026-01-01))")
+    assert [r["CorrelationId"] for r in rows] == [
+        "3f6d2a9c-1b7e-4c3f-9a51-8e2d7c0b4a11",
+        "7a2c9e15-3b4d-4f6a-8e1c-9d0b2a4c6e83",
+    ]  # the Responses API call is not a chat call
+    first = rows[0]
+    assert (first["ModelName"], first["PromptTokens"], first["CompletionTokens"]) == (
+        "gpt-4o-2024-08-06",
+        33,
+        31,
+    )
+    prompt = "system: You are a helpful assistant.\n"
+    prompt += "user: Summarise our Q3 travel policy in two sentences."
+    assert first["Prompt"] == prompt[:100]
+    completion = (
+        "Employees must book economy class for flights under six hours and use approved vendors. "
+        "Expenses require receipts and manager approval within 30 days."
+    )
+    assert first["Completion"] == completion[:100]
+
+
+def test_local_overrides_return_the_production_columns() -> None:
+    from ingest.kusto_validate import result_columns
+
+    calls = {
+        "Latency": f"Latency({RANGE})",
+        "TopCallers": f"TopCallers({RANGE}, 3)",
+        "LlmConversation": "LlmConversation()",
+    }
+    assert set(calls) == set(kusto_local.local_overrides())
+    production = result_columns(list(calls.values()))
+    con = kusto_local.connect()
+    _ingest(con, _landing(*CASES))
+    for call in calls.values():
+        local = kusto_local.duckdb_kql.query(con, kusto_local.local_kql(call)).columns
+        assert production[call] is not None, call
+        assert local == [name for name, _ in production[call]], call
