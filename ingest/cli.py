@@ -56,6 +56,26 @@ def cmd_flatten(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def _kusto_apply(args: argparse.Namespace) -> int:
+    from ingest.errors import IngestError
+    from ingest.kusto import load_statements
+    from ingest.sinks import adx
+
+    if not args.cluster or not args.database:
+        print("kusto apply needs --cluster URL and --database NAME", file=sys.stderr)
+        return 2
+    credential = None if args.no_auth else adx.default_credential()
+    client = adx.connect(args.cluster, credential)
+    statements = load_statements()
+    try:
+        applied = adx.apply_statements(client, args.database, statements, print)
+    except IngestError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(f"apply: {len(applied)} of {len(statements)} statements applied to {args.database}")
+    return 0
+
+
 def cmd_kusto(args: argparse.Namespace) -> int:
     """Print the whole ADX script, or regenerate the scripts derived from schemas/."""
     from ingest.kusto import KUSTO_DIR, full_script, generate_scripts
@@ -63,6 +83,8 @@ def cmd_kusto(args: argparse.Namespace) -> int:
     if args.action == "script":
         sys.stdout.write(full_script())
         return 0
+    if args.action == "apply":
+        return _kusto_apply(args)
     if args.action == "validate":
         from ingest.kusto_validate import validate
 
@@ -101,9 +123,19 @@ def build_parser() -> argparse.ArgumentParser:
     kusto = verbs.add_parser("kusto", help="the ADX scripts in kusto/")
     kusto.add_argument(
         "action",
-        choices=["script", "generate", "validate"],
+        choices=["script", "generate", "validate", "apply"],
         help="script: print every statement in order; generate: rewrite 10_tables/20_mappings "
-        "from schemas/; validate: check every statement with the Kusto language service",
+        "from schemas/; validate: check every statement with the Kusto language service; "
+        "apply: run every statement against --cluster/--database",
+    )
+    kusto.add_argument(
+        "--cluster", help="cluster URL, e.g. https://mycluster.westeurope.kusto.windows.net"
+    )
+    kusto.add_argument("--database", help="database name")
+    kusto.add_argument(
+        "--no-auth",
+        action="store_true",
+        help="send no credential (a local Kusto emulator); default: DefaultAzureCredential",
     )
     kusto.set_defaults(handler=cmd_kusto)
     return parser

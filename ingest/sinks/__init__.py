@@ -1,0 +1,1 @@
+"""Sinks: where batches go. Only ``adx`` talks to Azure."""
