@@ -97,7 +97,9 @@ def cmd_kusto(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 1 if errors else 0
-    for name, text in generate_scripts().items():
+    from ingest.dashboard import dashboard_json
+
+    for name, text in {**generate_scripts(), "dashboard.json": dashboard_json()}.items():
         path = KUSTO_DIR / name
         changed = not path.exists() or path.read_text(encoding="utf-8") != text
         path.write_text(text, encoding="utf-8")

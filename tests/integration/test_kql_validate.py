@@ -54,3 +54,14 @@ def test_the_local_equivalents_are_valid_kql_too() -> None:
     local = split_statements(LOCAL_EQUIVALENTS.read_text(encoding="utf-8"), "local/equivalents.kql")
     errors, _ = validate(load_statements() + local)
     assert [str(e) for e in errors] == []
+
+
+def test_every_dashboard_tile_query_is_valid_kql() -> None:
+    from ingest.dashboard import TILES, with_time_range
+    from ingest.kusto_validate import result_columns
+
+    queries = [
+        with_time_range(t.query, "datetime(2024-09-01)", "datetime(2024-11-01)") for t in TILES
+    ]
+    columns = result_columns(queries)
+    assert [q for q, cols in columns.items() if not cols] == []

@@ -250,3 +250,28 @@ def test_local_overrides_return_the_production_columns() -> None:
         local = kusto_local.duckdb_kql.query(con, kusto_local.local_kql(call)).columns
         assert production[call] is not None, call
         assert local == [name for name, _ in production[call]], call
+
+
+def test_every_dashboard_tile_runs_on_the_local_store() -> None:
+    from ingest.dashboard import TILES, with_time_range
+
+    con = kusto_local.connect()
+    _ingest(con, _landing(*CASES))
+    con.execute("DELETE FROM IngestDeadLetters")
+    dead = run_case("poison_records").dead_letters
+    for row in dead:
+        row["Timestamp"] = "2024-09-30T13:00:00.0000000Z"
+    kusto_local.insert_rows(con, "IngestDeadLetters", dead)
+    results = {
+        tile.title: kusto_local.query(
+            con, with_time_range(tile.query, "datetime(2024-09-01)", "datetime(2024-11-01)")
+        )
+        for tile in TILES
+    }
+    assert all(results.values()), [title for title, rows in results.items() if not rows]
+    assert {r["Reason"]: r["DeadLetters"] for r in results["Dead letters by reason"]} == {
+        "not_a_record": 2,
+        "bad_timestamp": 2,
+        "bad_field": 1,
+        "unknown_shape": 2,
+    }

@@ -95,3 +95,21 @@ def test_statement_splitting() -> None:
         (2, ".a x\n  continued"),
         (7, ".b y"),
     ]
+
+
+def test_the_dashboard_file_is_current_and_well_formed() -> None:
+    import json
+
+    from ingest.dashboard import TILES, dashboard_json
+
+    text = (KUSTO_DIR / "dashboard.json").read_text(encoding="utf-8")
+    assert text == dashboard_json(), "run `python -m ingest kusto generate`"
+    doc = json.loads(text)
+    query_ids = {q["id"] for q in doc["queries"]}
+    page_ids = {p["id"] for p in doc["pages"]}
+    assert len(doc["tiles"]) == len(TILES)
+    for tile in doc["tiles"]:
+        assert tile["queryRef"]["queryId"] in query_ids
+        assert tile["pageId"] in page_ids
+    (source,) = doc["dataSources"]
+    assert {q["dataSource"]["dataSourceId"] for q in doc["queries"]} == {source["id"]}
