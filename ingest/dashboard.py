@@ -2,8 +2,8 @@
 
 Every tile calls the stored functions and views of ``kusto/``; the dashboard's time range feeds
 their ``start``/``end`` parameters through ``_startTime``/``_endTime``.
-``python -m ingest kusto generate`` writes ``kusto/dashboard.json``; tests check the file is current, that every tile query passes the
-Kusto language service, and that it runs on the local store.
+``python -m ingest kusto generate`` writes ``kusto/dashboard.json``; tests check that the file is
+current, that every tile query passes the Kusto language service, and that it runs locally.
 """
 
 from __future__ import annotations
@@ -79,7 +79,8 @@ TILES = (
         "Health",
         "Requests per status class",
         "column",
-        'materialized_view("ApimRequestsDedup")\n| where Timestamp between (_startTime .. _endTime)\n'
+        'materialized_view("ApimRequestsDedup")\n'
+        "| where Timestamp between (_startTime .. _endTime)\n"
         "| summarize Requests = count() by bin(Timestamp, 1h), StatusClass",
         0,
         8,
