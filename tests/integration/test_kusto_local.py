@@ -79,6 +79,25 @@ def test_llm_calls_attributes_prices_and_picks_the_exact_source() -> None:
     calls = _calls(con)
     assert len(calls) == 5
     streamed = calls["7a2c9e15-3b4d-4f6a-8e1c-9d0b2a4c6e83"]
+    assert streamed == {
+        "CorrelationId": "7a2c9e15-3b4d-4f6a-8e1c-9d0b2a4c6e83",
+        "Timestamp": datetime(2024, 9, 30, 12, 34, 0, 2187),
+        "SubscriptionId": "sub-finance-app",
+        "ProductId": "ai-finance",
+        "UserId": "1",
+        "BackendId": "aoai-swedencentral",
+        "DeploymentName": "gpt-4o",
+        "ModelName": "gpt-4o-2024-08-06",
+        "PromptTokens": 26,
+        "CompletionTokens": 17,
+        "TotalTokens": 43,
+        "CachedTokens": None,
+        "ReasoningTokens": None,
+        "UsageSource": "llm_log",
+        "IsStreaming": True,
+        "Cost": pytest.approx((26 * 2.50 + 17 * 10.00) / 1e6),
+        "Currency": "USD",
+    }
     # Tokens from GatewayLlmLogs, attribution from its GatewayLogs partner (which had no body).
     assert (streamed["SubscriptionId"], streamed["ProductId"], streamed["UserId"]) == (
         "sub-finance-app",
