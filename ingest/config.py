@@ -73,3 +73,118 @@ class CoreSettings:
             estimate_tokens=_bool_setting(env, "ESTIMATE_TOKENS", True),
             policy_mapping_file=mapping,
         )
+
+
+INGESTION_MODES = ("queued", "streaming", "managed")
+"""queued: one blob per table per batch (default); streaming: straight to the engine;
+managed: streaming with fallback to queued when the payload is large or streaming fails."""
+
+
+def _required(env: Mapping[str, str], name: str) -> str:
+    value = env.get(name, "").strip()
+    if not value:
+        raise ConfigError(f"setting `{name}` is missing")
+    return value
+
+
+def _https_url(env: Mapping[str, str], name: str, value: str) -> str:
+    if not value.startswith(("https://", "http://")):
+        raise ConfigError(
+            f"setting `{name}` must be a URL like https://<cluster>.<region>.kusto.windows.net"
+        )
+    return value.rstrip("/")
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Everything the Functions app needs, validated once at start-up."""
+
+    core: CoreSettings
+    adx_cluster_uri: str
+    adx_ingest_uri: str
+    adx_database: str
+    ingestion_mode: str = "queued"
+    adx_retries: int = 3
+    adx_retry_base_seconds: float = 1.0
+    managed_identity_client_id: str = ""
+    dead_letter_container: str = "ingest-deadletters"
+    storage_connection: str = ""
+    storage_blob_uri: str = ""
+    eventhub_connection: str = "EventHubConnection"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> Settings:
+        """Read and validate every setting; ConfigError names the first bad or missing one."""
+        core = CoreSettings.from_env(env)
+        cluster = _https_url(env, "ADX_CLUSTER_URI", _required(env, "ADX_CLUSTER_URI"))
+        ingest = env.get("ADX_INGEST_URI", "").strip()
+        if ingest:
+            ingest = _https_url(env, "ADX_INGEST_URI", ingest)
+        else:
+            scheme, _, host = cluster.partition("://")
+            ingest = f"{scheme}://ingest-{host}"
+        mode = env.get("ADX_INGESTION_MODE", "queued").strip().lower() or "queued"
+        if mode not in INGESTION_MODES:
+            raise ConfigError(
+                f"setting `ADX_INGESTION_MODE` must be one of {', '.join(INGESTION_MODES)}, "
+                f"got `{mode}`"
+            )
+        connection = (
+            env.get("EVENTHUB_CONNECTION_NAME", "EventHubConnection").strip()
+            or "EventHubConnection"
+        )
+        if (
+            not env.get(f"{connection}__fullyQualifiedNamespace", "").strip()
+            and not env.get(connection, "").strip()
+        ):
+            raise ConfigError(
+                f"setting `{connection}__fullyQualifiedNamespace` is missing "
+                f"(or `{connection}` with a connection string)"
+            )
+        _required(env, "EVENTHUB_NAME")
+        _required(env, "EVENTHUB_CONSUMER_GROUP")
+        storage = env.get("AzureWebJobsStorage", "").strip()
+        account = env.get("AzureWebJobsStorage__accountName", "").strip()
+        blob_uri = env.get("AzureWebJobsStorage__blobServiceUri", "").strip()
+        if account and not blob_uri:
+            blob_uri = f"https://{account}.blob.core.windows.net"
+        if not storage and not blob_uri:
+            raise ConfigError(
+                "setting `AzureWebJobsStorage__accountName` (or `AzureWebJobsStorage`) is missing: "
+                "the dead-letter container lives in the app's storage account"
+            )
+        seconds_raw = env.get("ADX_RETRY_BASE_SECONDS", "").strip() or "1"
+        try:
+            seconds = float(seconds_raw)
+        except ValueError as exc:
+            raise ConfigError(
+                f"setting `ADX_RETRY_BASE_SECONDS` must be a number, got `{seconds_raw}`"
+            ) from exc
+        return cls(
+            core=core,
+            adx_cluster_uri=cluster,
+            adx_ingest_uri=ingest,
+            adx_database=_required(env, "ADX_DATABASE"),
+            ingestion_mode=mode,
+            adx_retries=_int_setting(env, "ADX_RETRIES", 3, 0),
+            adx_retry_base_seconds=seconds,
+            managed_identity_client_id=env.get("AZURE_CLIENT_ID", "").strip(),
+            dead_letter_container=env.get("DEAD_LETTER_CONTAINER", "").strip()
+            or "ingest-deadletters",
+            storage_connection=storage,
+            storage_blob_uri=blob_uri,
+            eventhub_connection=connection,
+        )
+
+    def describe(self) -> dict[str, str]:
+        """The settings as an operator may see them: no secret, no connection string."""
+        return {
+            "ADX_CLUSTER_URI": self.adx_cluster_uri,
+            "ADX_INGEST_URI": self.adx_ingest_uri,
+            "ADX_DATABASE": self.adx_database,
+            "ADX_INGESTION_MODE": self.ingestion_mode,
+            "CAPTURE_TEXT": self.core.capture_text.value,
+            "DEAD_LETTER_CONTAINER": self.dead_letter_container,
+            "storage": "connection string" if self.storage_connection else "managed identity",
+            "identity": "user-assigned" if self.managed_identity_client_id else "default",
+        }

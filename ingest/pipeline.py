@@ -8,7 +8,7 @@ letter (``internal_error``) instead of an exception that would sink the batch.
 from __future__ import annotations
 
 import base64
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import orjson
@@ -26,6 +26,8 @@ from ingest.model import (
 )
 from ingest.parse import EventReject, decode_body, split_records
 from ingest.privacy import mask_secrets
+from ingest.schema import DEAD_LETTER_TABLE, LANDING_TABLE
+from ingest.sinks.base import BatchId, Sink
 
 
 def record_id(raw: bytes) -> str:
@@ -149,3 +151,16 @@ def _raw_of(record: Any) -> bytes:
         return orjson.dumps(record)
     except (TypeError, orjson.JSONEncodeError):
         return repr(record).encode("utf-8", errors="replace")
+
+
+def run_batch(
+    pipeline: Pipeline, sink: Sink, events: Sequence[EventInput], *, final_attempt: bool
+) -> BatchResult:
+    """Flatten a batch and hand its rows and dead letters to the sink (the Functions app's step)."""
+    result = pipeline.process(events)
+    sink.write(
+        BatchId.of(events),
+        {LANDING_TABLE: result.rows, DEAD_LETTER_TABLE: result.dead_letters},
+        final_attempt=final_attempt,
+    )
+    return result

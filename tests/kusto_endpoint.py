@@ -69,6 +69,7 @@ class Recorded:
     path: str
     headers: dict[str, str]
     body: dict[str, Any]
+    raw: bytes = b""
 
 
 @dataclass
@@ -83,6 +84,11 @@ class KustoEndpoint:
     def commands(self) -> list[str]:
         """Management commands in the order received."""
         return [r.body["csl"] for r in self.requests if r.path == "/v1/rest/mgmt"]
+
+    @property
+    def streamed(self) -> list[Recorded]:
+        """Streaming-ingestion requests in the order received."""
+        return [r for r in self.requests if r.path.startswith("/v1/rest/ingest/")]
 
 
 @contextmanager
@@ -107,8 +113,12 @@ def kusto_endpoint() -> Iterator[KustoEndpoint]:
 
         def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length", "0"))
-            body = json.loads(self.rfile.read(length) or b"{}")
-            recorded = Recorded(self.path, dict(self.headers), body)
+            raw = self.rfile.read(length)
+            is_json = "json" in self.headers.get("Content-Type", "") and not self.path.startswith(
+                "/v1/rest/ingest/"
+            )
+            body = json.loads(raw or b"{}") if is_json else {}
+            recorded = Recorded(self.path, dict(self.headers), body, raw)
             endpoint.requests.append(recorded)
             self._send(*endpoint.answer(recorded))
 

@@ -1,19 +1,36 @@
-"""The adapter, fed real ``azure.functions.EventHubEvent`` objects as the worker builds them."""
+"""The Functions app: real ``azure.functions.EventHubEvent`` objects in, its metadata asserted."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from pathlib import Path
 from types import SimpleNamespace
+from typing import Any
 
+import azure.functions as func
+import pytest
 from azure.functions import meta
 from azure.functions.eventhub import EventHubTriggerConverter
 
-from function_app import event_inputs
+import function_app
+from ingest.errors import TransientIngestError
 from ingest.pipeline import Pipeline
-from tests.conftest import load_fixture
+from ingest.sinks.memory import MemorySink
+from tests.conftest import golden_settings, load_fixture
+
+ROOT = Path(__file__).resolve().parents[2]
+VALID_ENV = {
+    "ADX_CLUSTER_URI": "https://contoso.westeurope.kusto.windows.net",
+    "ADX_DATABASE": "apimlogs",
+    "EventHubConnection__fullyQualifiedNamespace": "contoso-apim.servicebus.windows.net",
+    "EVENTHUB_NAME": "apim-logs",
+    "EVENTHUB_CONSUMER_GROUP": "apim-adx",
+    "AzureWebJobsStorage__accountName": "contosofuncs",
+}
 
 
-def _trigger_events(bodies: list[bytes], partition: str = "3") -> list:
+def _trigger_events(bodies: list[bytes], partition: str = "3") -> list[func.EventHubEvent]:
     """Decode a batch the way the Python worker does for ``cardinality=many``."""
     system = [
         {
@@ -29,20 +46,173 @@ def _trigger_events(bodies: list[bytes], partition: str = "3") -> list:
         "PartitionContext": meta.Datum(json.dumps(context), "json"),
     }
     data = meta.Datum(type="collection_bytes", value=SimpleNamespace(bytes=bodies))
-    return EventHubTriggerConverter.decode(data, trigger_metadata=metadata)
+    events: list[func.EventHubEvent] = EventHubTriggerConverter.decode(
+        data, trigger_metadata=metadata
+    )
+    return events
+
+
+def _context(retry_count: int, max_retry_count: int = function_app.MAX_RETRIES) -> Any:
+    return SimpleNamespace(
+        retry_context=SimpleNamespace(retry_count=retry_count, max_retry_count=max_retry_count)
+    )
+
+
+@pytest.fixture
+def sink() -> Iterator[MemorySink]:
+    memory = MemorySink()
+    function_app.set_runtime(function_app.Runtime(Pipeline(golden_settings()), memory))
+    yield memory
+    function_app.set_runtime(None)
+
+
+FUNCTIONS = {f.get_function_name(): f for f in function_app.app.get_functions()}
+"""The app's functions as the host indexes them (built once: the SDK refuses to build twice)."""
+
+
+def _function(name: str) -> Any:
+    return FUNCTIONS[name]
 
 
 def test_trigger_events_become_core_inputs_with_lineage() -> None:
     events = _trigger_events([load_fixture("throttled_429"), load_fixture("llm_logs_stream")])
-    inputs = event_inputs(events)
+    inputs = function_app.event_inputs(events)
     assert [i.meta.sequence_number for i in inputs] == [100, 101]
     assert [i.meta.offset for i in inputs] == ["4096", "8192"]
     assert {i.meta.partition_id for i in inputs} == {"3"}
     assert inputs[0].meta.enqueued_time == "2024-09-30T12:31:35.5000000Z"
 
-    result = Pipeline().process(inputs)
-    assert result.counts().as_dict()["rows"] == 5
-    assert {(r["EventPartitionId"], r["EventSequenceNumber"]) for r in result.rows} == {
+
+def test_the_function_ingests_a_batch(sink: MemorySink, caplog: pytest.LogCaptureFixture) -> None:
+    events = _trigger_events(
+        [load_fixture("throttled_429"), load_fixture("poison_records"), b"\x00garbage"]
+    )
+    handler = _function("ingest_apim_logs").get_user_function()
+    with caplog.at_level("INFO", logger="ingest"):
+        handler(events, _context(0))
+    assert len(sink.tables["ApimLogsLanding"]) == 2 + 1
+    assert len(sink.tables["IngestDeadLetters"]) == 7 + 1
+    assert {
+        (r["EventPartitionId"], r["EventSequenceNumber"]) for r in sink.tables["ApimLogsLanding"]
+    } == {
         ("3", 100),
         ("3", 101),
     }
+    (batch,) = sink.batches
+    assert (batch.partition_id, batch.first_sequence, batch.last_sequence) == ("3", 100, 102)
+    (record,) = [r for r in caplog.records if r.name == "ingest"]
+    summary = record.custom_dimensions  # type: ignore[attr-defined]
+    assert summary["events"] == 3
+    assert summary["records"] == 2 + 8 + 1
+    assert summary["rows"] == 3
+    assert summary["dead_letters"] == 8
+
+
+def test_a_transient_sink_failure_is_raised_for_the_retry_policy(sink: MemorySink) -> None:
+    sink.failures.append(TransientIngestError("ADX is throttling"))
+    handler = _function("ingest_apim_logs").get_user_function()
+    with pytest.raises(TransientIngestError):
+        handler(_trigger_events([load_fixture("chat_nonstream")]), _context(0))
+    handler(_trigger_events([load_fixture("chat_nonstream")]), _context(1))  # the replay lands
+    assert len(sink.tables["ApimLogsLanding"]) == 1
+
+
+def test_the_last_retry_is_known_to_the_sink() -> None:
+    assert function_app.is_final_attempt(_context(5, 5)) is True
+    assert function_app.is_final_attempt(_context(4, 5)) is False
+    assert function_app.is_final_attempt(SimpleNamespace()) is False
+
+
+def test_binding_metadata() -> None:
+    function = _function("ingest_apim_logs")
+    (trigger,) = function.get_bindings()
+    binding = json.loads(function.get_function_json())["bindings"][0]
+    assert trigger.type == "eventHubTrigger"
+    assert binding["cardinality"] == "MANY"
+    assert binding["connection"] == "EventHubConnection"
+    assert binding["consumerGroup"] == "%EVENTHUB_CONSUMER_GROUP%"
+    assert binding["eventHubName"] == "%EVENTHUB_NAME%"
+    assert binding["dataType"] == "BINARY"
+    retry = function.get_setting("retry_policy").get_dict_repr()
+    assert retry["strategy"] == "exponential_backoff"
+    assert int(retry["max_retry_count"]) == function_app.MAX_RETRIES
+    health = json.loads(_function("health").get_function_json())["bindings"][0]
+    assert (health["type"], health["authLevel"], health["route"]) == (
+        "httpTrigger",
+        "FUNCTION",
+        "health",
+    )
+
+
+def test_health_reports_the_missing_setting_without_secrets(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    handler = _function("health").get_user_function()
+    for name in VALID_ENV:
+        monkeypatch.delenv(name, raising=False)
+    request = func.HttpRequest("GET", "/api/health", body=b"")
+    response = handler(request)
+    assert response.status_code == 503
+    assert "`ADX_CLUSTER_URI` is missing" in response.get_body().decode()
+
+    for name, value in VALID_ENV.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv(
+        "AzureWebJobsStorage", "DefaultEndpointsProtocol=https;AccountName=x;AccountKey=c2VjcmV0"
+    )
+    response = handler(request)
+    body = json.loads(response.get_body())
+    assert (response.status_code, body["status"]) == (200, "ok")
+    assert "c2VjcmV0" not in response.get_body().decode()
+    assert body["settings"]["storage"] == "connection string"
+
+
+def test_importing_the_app_needs_no_setting() -> None:
+    assert function_app._runtime is None or isinstance(function_app._runtime, function_app.Runtime)
+
+
+HOST_KEYS = {
+    "version",
+    "logging",
+    "extensions",
+    "extensionBundle",
+    "functionTimeout",
+}
+EVENT_HUBS_KEYS = {
+    "maxEventBatchSize",
+    "minEventBatchSize",
+    "maxWaitTime",
+    "batchCheckpointFrequency",
+    "prefetchCount",
+    "transportType",
+    "customEndpointAddress",
+    "targetUnprocessedEventThreshold",
+    "initialOffsetOptions",
+    "clientRetryOptions",
+}
+"""host.json keys documented for the Event Hubs extension 5.x (in extension bundle 4.x)."""
+
+
+def test_host_json_uses_documented_keys_and_sane_values() -> None:
+    host = json.loads((ROOT / "host.json").read_text())
+    assert set(host) <= HOST_KEYS
+    assert host["version"] == "2.0"
+    hubs = host["extensions"]["eventHubs"]
+    assert set(hubs) <= EVENT_HUBS_KEYS
+    assert 1 <= hubs["minEventBatchSize"] <= hubs["maxEventBatchSize"]
+    assert hubs["prefetchCount"] >= hubs["maxEventBatchSize"]
+    assert hubs["batchCheckpointFrequency"] >= 1
+    assert hubs["initialOffsetOptions"]["type"] in {"fromStart", "fromEnd", "fromEnqueuedTime"}
+    hours, minutes, seconds = (int(p) for p in host["functionTimeout"].split(":"))
+    assert 0 < hours * 3600 + minutes * 60 + seconds <= 600  # Consumption plan's maximum
+    assert host["extensionBundle"]["id"] == "Microsoft.Azure.Functions.ExtensionBundle"
+
+
+def test_local_settings_sample_lists_every_setting_the_app_reads() -> None:
+    sample = json.loads((ROOT / "local.settings.sample.json").read_text())["Values"]
+    assert sample["AzureWebJobsStorage"] == "UseDevelopmentStorage=true"
+    for name in VALID_ENV:
+        if name != "AzureWebJobsStorage__accountName":
+            assert name in sample, name
+    for name in ("ADX_INGESTION_MODE", "CAPTURE_TEXT", "DEAD_LETTER_CONTAINER", "AZURE_CLIENT_ID"):
+        assert name in sample

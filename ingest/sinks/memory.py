@@ -1,0 +1,26 @@
+"""A list-backed sink for tests and dry runs (like ``structlog.testing``)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from ingest.sinks.base import BatchId, Rows
+
+
+@dataclass
+class MemorySink:
+    """Keeps every row it is given, by table; can be told to fail a number of times first."""
+
+    tables: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    batches: list[BatchId] = field(default_factory=list)
+    failures: list[Exception] = field(default_factory=list)
+
+    def write(self, batch: BatchId, tables: Mapping[str, Rows], *, final_attempt: bool) -> None:
+        """Record the rows (or raise the next planned failure)."""
+        if self.failures:
+            raise self.failures.pop(0)
+        self.batches.append(batch)
+        for table, rows in tables.items():
+            self.tables.setdefault(table, []).extend(dict(r) for r in rows)

@@ -1,0 +1,284 @@
+"""The ADX sink with the real azure-kusto-ingest clients, Azurite for storage, and a local endpoint
+that answers the Data Management commands the SDK sends (the recorded wire)."""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import orjson
+import pytest
+from azure.storage.blob import BlobServiceClient
+from azure.storage.queue import QueueServiceClient
+
+from ingest.errors import TransientIngestError
+from ingest.model import EventInput, EventMeta
+from ingest.pipeline import Pipeline, run_batch
+from ingest.sinks import adx
+from ingest.sinks.base import BatchId
+from tests.azurite import Azurite, azurite
+from tests.conftest import golden_settings, load_fixture
+from tests.kusto_endpoint import KustoEndpoint, error_reply, kusto_endpoint, table_reply
+
+pytestmark = pytest.mark.integration
+
+DEAD_LETTERS = "ingest-deadletters"
+
+
+@pytest.fixture(scope="module")
+def storage() -> Iterator[Azurite]:
+    with azurite() as started:
+        blobs = BlobServiceClient.from_connection_string(started.connection_string)
+        blobs.create_container("tempstorage")
+        queues = QueueServiceClient.from_connection_string(started.connection_string)
+        for name in ("readyforaggregation", "failed", "success"):
+            queues.create_queue(name)
+        yield started
+
+
+@pytest.fixture
+def clean(storage: Azurite) -> Azurite:
+    blobs = BlobServiceClient.from_connection_string(storage.connection_string)
+    for container in ("tempstorage", DEAD_LETTERS):
+        client = blobs.get_container_client(container)
+        if client.exists():
+            for blob in client.list_blobs():
+                client.delete_blob(blob.name)
+    QueueServiceClient.from_connection_string(storage.connection_string).get_queue_client(
+        "readyforaggregation"
+    ).clear_messages()
+    return storage
+
+
+def _dm_answer(storage: Azurite, failures: list[tuple[int, dict[str, Any]]] | None = None) -> Any:
+    """Answers of a Data Management endpoint: Azurite SAS URLs as the ingestion resources."""
+    pending = list(failures or [])
+
+    def answer(request: Any) -> tuple[int, dict[str, Any]]:
+        csl = request.body.get("csl", "")
+        if csl == ".get ingestion resources":
+            if pending:
+                return pending.pop(0)
+            return table_reply(
+                [("ResourceTypeName", "string"), ("StorageRoot", "string")],
+                [
+                    [
+                        "SecuredReadyForAggregationQueue",
+                        storage.queue_sas_url("readyforaggregation"),
+                    ],
+                    ["FailedIngestionsQueue", storage.queue_sas_url("failed")],
+                    ["SuccessfulIngestionsQueue", storage.queue_sas_url("success")],
+                    ["TempStorage", storage.container_sas_url("tempstorage")],
+                    ["IngestionsStatusTable", storage.container_sas_url("tempstorage")],
+                ],
+            )
+        if csl == ".get kusto identity token":
+            return table_reply([("AuthorizationContext", "string")], [["kusto-identity-token"]])
+        return table_reply([("ServiceType", "string")], [["DataManagement"]])
+
+    return answer
+
+
+def _sink(endpoint: KustoEndpoint, storage: Azurite, mode: str = "queued") -> adx.AdxSink:
+    client = adx.ingest_client(mode, endpoint.url, endpoint.url, None)
+    container = adx.dead_letter_container(storage.connection_string, "", DEAD_LETTERS, None)
+    return adx.AdxSink(
+        client, "apimlogs", adx.DeadLetterStore(container), retries=2, sleep=lambda _: None
+    )
+
+
+def _queued(storage: Azurite) -> list[dict[str, Any]]:
+    queue = QueueServiceClient.from_connection_string(storage.connection_string).get_queue_client(
+        "readyforaggregation"
+    )
+    messages = []
+    for message in queue.receive_messages(messages_per_page=32):
+        messages.append(json.loads(base64.b64decode(message.content).decode()))
+    return messages
+
+
+def _blob_rows(storage: Azurite, container: str, name: str) -> list[dict[str, Any]]:
+    blobs = BlobServiceClient.from_connection_string(storage.connection_string)
+    data = blobs.get_container_client(container).download_blob(name).readall()
+    return [orjson.loads(line) for line in gzip.decompress(data).splitlines()]
+
+
+def _events() -> list[EventInput]:
+    meta = EventMeta("3", 100, "4096", "2024-09-30T12:35:00.0000000Z")
+    return [
+        EventInput(load_fixture("poison_records"), meta),
+        EventInput(
+            load_fixture("chat_nonstream"),
+            EventMeta("3", 101, "8192", "2024-09-30T12:35:01.0000000Z"),
+        ),
+    ]
+
+
+def test_queued_ingestion_writes_one_compressed_blob_per_table_and_queues_it(
+    clean: Azurite,
+) -> None:
+    events = _events()
+    with kusto_endpoint() as endpoint:
+        endpoint.answer = _dm_answer(clean)
+        result = run_batch(
+            Pipeline(golden_settings()), _sink(endpoint, clean), events, final_attempt=False
+        )
+    # A batch mixing good and poison records: 2 landing rows and 7 dead letters, both ingested.
+    assert (len(result.rows), len(result.dead_letters)) == (2, 7)
+    messages = {m["TableName"]: m for m in _queued(clean)}
+    assert set(messages) == {"ApimLogsLanding", "IngestDeadLetters"}
+    landing = messages["ApimLogsLanding"]
+    assert landing["DatabaseName"] == "apimlogs"
+    properties = landing["AdditionalProperties"]
+    assert properties["format"] == "multijson"
+    assert properties["ingestionMappingReference"] == "ApimLogsLanding_json_v1"
+    assert properties["ingestionMappingType"] == "Json"
+    assert properties["creationTime"] == "2024-09-30T12:31:31.4465902Z"  # the earliest record
+    assert properties["authorizationContext"] == "kusto-identity-token"
+    blob = landing["BlobPath"].split("/tempstorage/", 1)[1].split("?", 1)[0]
+    assert _blob_rows(clean, "tempstorage", blob) == [dict(r) for r in result.rows]
+    dead = messages["IngestDeadLetters"]["BlobPath"].split("/tempstorage/", 1)[1].split("?", 1)[0]
+    assert _blob_rows(clean, "tempstorage", dead) == [dict(r) for r in result.dead_letters]
+
+
+def test_streaming_ingestion_posts_the_rows_to_the_engine(clean: Azurite) -> None:
+    with kusto_endpoint() as endpoint:
+        endpoint.answer = lambda _: table_reply([("Result", "string")], [["ok"]])
+        result = run_batch(
+            Pipeline(golden_settings()),
+            _sink(endpoint, clean, "streaming"),
+            _events(),
+            final_attempt=False,
+        )
+        posted = endpoint.streamed
+    assert [p.path.split("?")[0] for p in posted] == [
+        "/v1/rest/ingest/apimlogs/ApimLogsLanding",
+        "/v1/rest/ingest/apimlogs/IngestDeadLetters",
+    ]
+    assert "streamFormat=multijson" in posted[0].path
+    assert "mappingName=ApimLogsLanding_json_v1" in posted[0].path
+    rows = [orjson.loads(line) for line in gzip.decompress(posted[0].raw).splitlines()]
+    assert rows == [dict(r) for r in result.rows]
+
+
+def test_transient_failures_are_retried_and_nothing_is_duplicated(clean: Azurite) -> None:
+    unavailable = error_reply(503, "ServiceUnavailable", "Service is busy", permanent=False)
+    with kusto_endpoint() as endpoint:
+        endpoint.answer = _dm_answer(clean, [unavailable, unavailable])
+        sink = _sink(endpoint, clean)
+        run_batch(Pipeline(golden_settings()), sink, _events(), final_attempt=False)
+    messages = _queued(clean)
+    assert sorted(m["TableName"] for m in messages) == ["ApimLogsLanding", "IngestDeadLetters"]
+    assert sink.kept == []
+
+
+def test_a_permanent_failure_keeps_the_batch_intact_and_redrive_recovers_it(clean: Azurite) -> None:
+    forbidden = error_reply(
+        403, "Forbidden", "Principal is not authorized to ingest", permanent=True
+    )
+    events = _events()
+    with kusto_endpoint() as endpoint:
+        endpoint.answer = _dm_answer(clean, [forbidden] * 2)
+        sink = _sink(endpoint, clean)
+        result = run_batch(Pipeline(golden_settings()), sink, events, final_attempt=False)
+    assert sink.kept == [
+        "partition-3/seq-100-101/ApimLogsLanding.jsonl.gz",
+        "partition-3/seq-100-101/IngestDeadLetters.jsonl.gz",
+    ]
+    assert _queued(clean) == []
+    assert _blob_rows(clean, DEAD_LETTERS, sink.kept[0]) == [dict(r) for r in result.rows]
+    blob = BlobServiceClient.from_connection_string(clean.connection_string).get_blob_client(
+        DEAD_LETTERS, sink.kept[0]
+    )
+    metadata = blob.get_blob_properties().metadata
+    assert metadata["table"] == "ApimLogsLanding"
+    assert metadata["rows"] == "2"
+    assert "not authorized" in metadata["error"]
+
+    lines: list[str] = []
+    with kusto_endpoint() as endpoint:
+        endpoint.answer = _dm_answer(clean)
+        done, failed = adx.redrive(_sink(endpoint, clean), lines.append)
+    assert (done, failed) == (2, 0)
+    assert sorted(m["TableName"] for m in _queued(clean)) == [
+        "ApimLogsLanding",
+        "IngestDeadLetters",
+    ]
+    container = BlobServiceClient.from_connection_string(
+        clean.connection_string
+    ).get_container_client(DEAD_LETTERS)
+    assert list(container.list_blobs()) == []
+
+
+def test_the_last_attempt_keeps_a_transiently_failing_batch(clean: Azurite) -> None:
+    unavailable = error_reply(503, "ServiceUnavailable", "Service is busy", permanent=False)
+    with kusto_endpoint() as endpoint:
+        endpoint.answer = _dm_answer(clean, [unavailable] * 50)
+        sink = _sink(endpoint, clean)
+        with pytest.raises(TransientIngestError, match="Service is busy"):
+            run_batch(Pipeline(golden_settings()), sink, _events(), final_attempt=False)
+        assert sink.kept == []
+        run_batch(Pipeline(golden_settings()), sink, _events(), final_attempt=True)
+    assert len(sink.kept) == 2
+
+
+def test_storage_unavailable_raises_so_the_batch_is_replayed(clean: Azurite) -> None:
+    forbidden = error_reply(
+        403, "Forbidden", "Principal is not authorized to ingest", permanent=True
+    )
+    closed = (
+        "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey="
+        + base64.b64encode(b"k" * 32).decode()
+        + ";BlobEndpoint=http://127.0.0.1:9/devstoreaccount1;"
+    )
+    with kusto_endpoint() as endpoint:
+        endpoint.answer = _dm_answer(clean, [forbidden] * 10)
+        client = adx.ingest_client("queued", endpoint.url, endpoint.url, None)
+        store = adx.DeadLetterStore(
+            adx.dead_letter_container(closed, "", DEAD_LETTERS, None, retries=0)
+        )
+        sink = adx.AdxSink(client, "apimlogs", store, retries=0, sleep=lambda _: None)
+        with pytest.raises(TransientIngestError, match="cannot keep the undeliverable batch"):
+            sink.write(
+                BatchId("3", 1, 2),
+                {"ApimLogsLanding": [{"Timestamp": "2024-09-30T12:00:00Z"}]},
+                final_attempt=True,
+            )
+
+
+def test_failures_are_classified_once() -> None:
+    from azure.core.exceptions import (
+        ClientAuthenticationError,
+        HttpResponseError,
+        ServiceRequestError,
+    )
+    from azure.kusto.data.exceptions import KustoThrottlingError
+    from azure.kusto.ingest.exceptions import KustoMissingMappingError
+
+    from ingest.errors import TerminalIngestError
+
+    class Response:
+        def __init__(self, status: int) -> None:
+            self.status_code = status
+            self.reason = "x"
+            self.headers: dict[str, str] = {}
+
+        def text(self) -> str:
+            return ""
+
+    def http(status: int) -> HttpResponseError:
+        error = HttpResponseError(message=f"status {status}")
+        error.status_code = status
+        return error
+
+    assert adx.classify(KustoThrottlingError("slow down")) is TransientIngestError
+    assert adx.classify(ServiceRequestError("connection reset")) is TransientIngestError
+    assert adx.classify(TimeoutError()) is TransientIngestError
+    assert adx.classify(http(503)) is TransientIngestError
+    assert adx.classify(http(429)) is TransientIngestError
+    assert adx.classify(http(403)) is TerminalIngestError
+    assert adx.classify(ClientAuthenticationError("no token")) is TerminalIngestError
+    assert adx.classify(KustoMissingMappingError("no mapping")) is TerminalIngestError
