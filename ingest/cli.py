@@ -107,6 +107,56 @@ def cmd_kusto(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_send(args: argparse.Namespace) -> int:
+    """Publish recorded event bodies to a real Event Hub."""
+    from ingest.sinks import eventhub
+
+    connection = (
+        os.environ.get(args.connection_string_env, "") if args.connection_string_env else ""
+    )
+    if not args.namespace and not connection:
+        print("send needs --namespace (or --connection-string-env)", file=sys.stderr)
+        return 2
+    client = eventhub.producer(args.namespace or "", args.eventhub, connection)
+    total = 0
+    with client:
+        for path in args.paths:
+            try:
+                sent, _ = eventhub.send(
+                    client, iter_events(path), partition_key=args.partition_key, report=print
+                )
+            except SourceError as exc:
+                print(f"error: {exc}", file=sys.stderr)
+                return 1
+            total += sent
+    print(f"send: {total} events to {args.eventhub}")
+    return 0
+
+
+def cmd_redrive(args: argparse.Namespace) -> int:
+    """Re-ingest the batches kept in the dead-letter container."""
+    from ingest.config import Settings
+    from ingest.sinks import adx
+
+    settings = Settings.from_env(os.environ)
+    identity = adx.credential(settings.managed_identity_client_id)
+    client = adx.ingest_client(
+        "queued", settings.adx_cluster_uri, settings.adx_ingest_uri, identity
+    )
+    container = adx.dead_letter_container(
+        settings.storage_connection,
+        settings.storage_blob_uri,
+        settings.dead_letter_container,
+        identity,
+    )
+    sink = adx.AdxSink(
+        client, settings.adx_database, adx.DeadLetterStore(container), retries=settings.adx_retries
+    )
+    done, kept = adx.redrive(sink, print)
+    print(f"redrive: {done} batches re-ingested, {kept} still kept")
+    return 1 if kept else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every verb."""
     parser = argparse.ArgumentParser(prog="python -m ingest", description=__doc__)
@@ -140,6 +190,24 @@ def build_parser() -> argparse.ArgumentParser:
         help="send no credential (a local Kusto emulator); default: DefaultAzureCredential",
     )
     kusto.set_defaults(handler=cmd_kusto)
+    send = verbs.add_parser("send", help="publish event bodies to a real Event Hub (smoke test)")
+    send.add_argument(
+        "paths", nargs="+", metavar="PATH", help=".json, .jsonl, .avro (Capture) or -"
+    )
+    send.add_argument(
+        "--namespace", help="<namespace>.servicebus.windows.net (DefaultAzureCredential)"
+    )
+    send.add_argument("--eventhub", required=True, help="event hub name")
+    send.add_argument(
+        "--connection-string-env",
+        help="name of an environment variable holding a connection string",
+    )
+    send.add_argument("--partition-key", help="send every event with this partition key")
+    send.set_defaults(handler=cmd_send)
+    redrive = verbs.add_parser(
+        "redrive", help="re-ingest the batches kept in the dead-letter container"
+    )
+    redrive.set_defaults(handler=cmd_redrive)
     return parser
 
 

@@ -282,3 +282,22 @@ def test_failures_are_classified_once() -> None:
     assert adx.classify(http(403)) is TerminalIngestError
     assert adx.classify(ClientAuthenticationError("no token")) is TerminalIngestError
     assert adx.classify(KustoMissingMappingError("no mapping")) is TerminalIngestError
+
+
+def test_managed_streaming_falls_back_to_queued_ingestion(clean: Azurite) -> None:
+    dm = _dm_answer(clean)
+
+    def answer(request: Any) -> tuple[int, dict[str, Any]]:
+        if request.path.startswith("/v1/rest/ingest/"):
+            return error_reply(503, "ServiceUnavailable", "Streaming is busy", permanent=False)
+        result: tuple[int, dict[str, Any]] = dm(request)
+        return result
+
+    with kusto_endpoint() as endpoint:
+        endpoint.answer = answer
+        sink = _sink(endpoint, clean, "managed")
+        run_batch(Pipeline(golden_settings()), sink, _events()[1:], final_attempt=False)
+        tried = [p.path.split("?")[0] for p in endpoint.streamed]
+    assert tried
+    assert set(tried) == {"/v1/rest/ingest/apimlogs/ApimLogsLanding"}
+    assert [m["TableName"] for m in _queued(clean)] == ["ApimLogsLanding"]

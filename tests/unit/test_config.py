@@ -95,3 +95,65 @@ CompletionTokens = ["cost.out"]
         row["TotalTokens"],
         row["UsageSource"],
     ) == (10, 5, 15, "policy")
+
+
+APP_ENV = {
+    "ADX_CLUSTER_URI": "https://contoso.westeurope.kusto.windows.net",
+    "ADX_DATABASE": "apimlogs",
+    "EventHubConnection__fullyQualifiedNamespace": "contoso-apim.servicebus.windows.net",
+    "EVENTHUB_NAME": "apim-logs",
+    "EVENTHUB_CONSUMER_GROUP": "apim-adx",
+    "AzureWebJobsStorage__accountName": "contosofuncs",
+}
+
+
+def test_app_settings_defaults_and_derived_values() -> None:
+    from ingest.config import Settings
+
+    settings = Settings.from_env(APP_ENV)
+    assert settings.adx_ingest_uri == "https://ingest-contoso.westeurope.kusto.windows.net"
+    assert settings.ingestion_mode == "queued"
+    assert settings.storage_blob_uri == "https://contosofuncs.blob.core.windows.net"
+    assert settings.dead_letter_container == "ingest-deadletters"
+    assert settings.describe()["identity"] == "default"
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"ADX_CLUSTER_URI": ""}, "`ADX_CLUSTER_URI` is missing"),
+        ({"ADX_CLUSTER_URI": "contoso"}, "`ADX_CLUSTER_URI` must be a URL"),
+        ({"ADX_DATABASE": ""}, "`ADX_DATABASE` is missing"),
+        (
+            {"ADX_INGESTION_MODE": "fast"},
+            "`ADX_INGESTION_MODE` must be one of queued, streaming, managed",
+        ),
+        (
+            {"EventHubConnection__fullyQualifiedNamespace": ""},
+            "`EventHubConnection__fullyQualifiedNamespace` is missing",
+        ),
+        ({"EVENTHUB_CONSUMER_GROUP": ""}, "`EVENTHUB_CONSUMER_GROUP` is missing"),
+        (
+            {"AzureWebJobsStorage__accountName": ""},
+            "`AzureWebJobsStorage__accountName` (or `AzureWebJobsStorage`) is missing",
+        ),
+        ({"ADX_RETRIES": "-1"}, "`ADX_RETRIES` must be at least 0"),
+    ],
+)
+def test_app_settings_name_what_is_wrong(change: dict[str, str], message: str) -> None:
+    from ingest.config import Settings
+
+    with pytest.raises(ConfigError) as caught:
+        Settings.from_env({**APP_ENV, **change})
+    assert message in str(caught.value)
+
+
+def test_a_connection_string_may_replace_the_identity_based_connection() -> None:
+    from ingest.config import Settings
+
+    env = {
+        **APP_ENV,
+        "EventHubConnection__fullyQualifiedNamespace": "",
+        "EventHubConnection": "Endpoint=sb://x/",
+    }
+    assert Settings.from_env(env).eventhub_connection == "EventHubConnection"
