@@ -47,23 +47,7 @@ def build_runtime(env: Mapping[str, str]) -> Runtime:
     from ingest.sinks import adx
 
     settings = Settings.from_env(env)
-    identity = adx.credential(settings.managed_identity_client_id)
-    client = adx.ingest_client(
-        settings.ingestion_mode, settings.adx_cluster_uri, settings.adx_ingest_uri, identity
-    )
-    container = adx.dead_letter_container(
-        settings.storage_connection,
-        settings.storage_blob_uri,
-        settings.dead_letter_container,
-        identity,
-    )
-    sink = adx.AdxSink(
-        client,
-        settings.adx_database,
-        adx.DeadLetterStore(container),
-        retries=settings.adx_retries,
-        retry_base_seconds=settings.adx_retry_base_seconds,
-    )
+    sink = adx.sink_from_settings(settings)
     return Runtime(Pipeline(settings.core), sink)
 
 

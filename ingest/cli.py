@@ -138,20 +138,8 @@ def cmd_redrive(args: argparse.Namespace) -> int:
     from ingest.config import Settings
     from ingest.sinks import adx
 
-    settings = Settings.from_env(os.environ)
-    identity = adx.credential(settings.managed_identity_client_id)
-    client = adx.ingest_client(
-        "queued", settings.adx_cluster_uri, settings.adx_ingest_uri, identity
-    )
-    container = adx.dead_letter_container(
-        settings.storage_connection,
-        settings.storage_blob_uri,
-        settings.dead_letter_container,
-        identity,
-    )
-    sink = adx.AdxSink(
-        client, settings.adx_database, adx.DeadLetterStore(container), retries=settings.adx_retries
-    )
+    # Redrive always queues: kept batches can be large, and latency no longer matters.
+    sink = adx.sink_from_settings(Settings.from_env(os.environ), mode="queued")
     done, kept = adx.redrive(sink, print)
     print(f"redrive: {done} batches re-ingested, {kept} still kept")
     return 1 if kept else 0

@@ -15,6 +15,16 @@ from ingest.privacy import CaptureMode
 from ingest.sources import iter_events
 
 FIXTURES = Path(__file__).parent / "fixtures"
+
+APP_ENV = {
+    "ADX_CLUSTER_URI": "https://contoso.westeurope.kusto.windows.net",
+    "ADX_DATABASE": "apimlogs",
+    "EventHubConnection__fullyQualifiedNamespace": "contoso-apim.servicebus.windows.net",
+    "EVENTHUB_NAME": "apim-logs",
+    "EVENTHUB_CONSUMER_GROUP": "apim-adx",
+    "AzureWebJobsStorage__accountName": "contosofuncs",
+}
+"""A complete, valid set of the Functions app's settings (fake resource names)."""
 APIM = FIXTURES / "apim"
 EXPECTED = FIXTURES / "expected"
 

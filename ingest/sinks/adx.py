@@ -14,6 +14,7 @@ from typing import Any
 from azure.kusto.data import KustoClient, KustoConnectionStringBuilder
 from azure.kusto.data.exceptions import KustoError
 
+from ingest.config import Settings
 from ingest.errors import TerminalIngestError, TransientIngestError
 from ingest.kusto import Statement
 from ingest.sinks.base import BatchId, Rows
@@ -313,3 +314,24 @@ def redrive(sink: AdxSink, report: Callable[[str], None]) -> tuple[int, int]:
         done += 1
         report(f"ok    {name}")
     return done, failed
+
+
+def sink_from_settings(settings: Settings, *, mode: str | None = None) -> AdxSink:
+    """The app's sink from its settings: ingest client, dead-letter container, retries."""
+    identity = credential(settings.managed_identity_client_id)
+    client = ingest_client(
+        mode or settings.ingestion_mode, settings.adx_cluster_uri, settings.adx_ingest_uri, identity
+    )
+    container = dead_letter_container(
+        settings.storage_connection,
+        settings.storage_blob_uri,
+        settings.dead_letter_container,
+        identity,
+    )
+    return AdxSink(
+        client,
+        settings.adx_database,
+        DeadLetterStore(container),
+        retries=settings.adx_retries,
+        retry_base_seconds=settings.adx_retry_base_seconds,
+    )

@@ -12,6 +12,7 @@ from ingest.model import EventInput
 from ingest.pipeline import Pipeline
 from ingest.policy import PolicyMapping
 from ingest.privacy import CaptureMode
+from tests.conftest import APP_ENV
 
 
 def test_defaults() -> None:
@@ -95,16 +96,6 @@ CompletionTokens = ["cost.out"]
         row["TotalTokens"],
         row["UsageSource"],
     ) == (10, 5, 15, "policy")
-
-
-APP_ENV = {
-    "ADX_CLUSTER_URI": "https://contoso.westeurope.kusto.windows.net",
-    "ADX_DATABASE": "apimlogs",
-    "EventHubConnection__fullyQualifiedNamespace": "contoso-apim.servicebus.windows.net",
-    "EVENTHUB_NAME": "apim-logs",
-    "EVENTHUB_CONSUMER_GROUP": "apim-adx",
-    "AzureWebJobsStorage__accountName": "contosofuncs",
-}
 
 
 def test_app_settings_defaults_and_derived_values() -> None:

@@ -17,17 +17,9 @@ import function_app
 from ingest.errors import TransientIngestError
 from ingest.pipeline import Pipeline
 from ingest.sinks.memory import MemorySink
-from tests.conftest import golden_settings, load_fixture
+from tests.conftest import APP_ENV, golden_settings, load_fixture
 
 ROOT = Path(__file__).resolve().parents[2]
-VALID_ENV = {
-    "ADX_CLUSTER_URI": "https://contoso.westeurope.kusto.windows.net",
-    "ADX_DATABASE": "apimlogs",
-    "EventHubConnection__fullyQualifiedNamespace": "contoso-apim.servicebus.windows.net",
-    "EVENTHUB_NAME": "apim-logs",
-    "EVENTHUB_CONSUMER_GROUP": "apim-adx",
-    "AzureWebJobsStorage__accountName": "contosofuncs",
-}
 
 
 def _trigger_events(bodies: list[bytes], partition: str = "3") -> list[func.EventHubEvent]:
@@ -148,14 +140,14 @@ def test_health_reports_the_missing_setting_without_secrets(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     handler = _function("health").get_user_function()
-    for name in VALID_ENV:
+    for name in APP_ENV:
         monkeypatch.delenv(name, raising=False)
     request = func.HttpRequest("GET", "/api/health", body=b"")
     response = handler(request)
     assert response.status_code == 503
     assert "`ADX_CLUSTER_URI` is missing" in response.get_body().decode()
 
-    for name, value in VALID_ENV.items():
+    for name, value in APP_ENV.items():
         monkeypatch.setenv(name, value)
     monkeypatch.setenv(
         "AzureWebJobsStorage", "DefaultEndpointsProtocol=https;AccountName=x;AccountKey=c2VjcmV0"
@@ -211,7 +203,7 @@ def test_host_json_uses_documented_keys_and_sane_values() -> None:
 def test_local_settings_sample_lists_every_setting_the_app_reads() -> None:
     sample = json.loads((ROOT / "local.settings.sample.json").read_text())["Values"]
     assert sample["AzureWebJobsStorage"] == "UseDevelopmentStorage=true"
-    for name in VALID_ENV:
+    for name in APP_ENV:
         if name != "AzureWebJobsStorage__accountName":
             assert name in sample, name
     for name in ("ADX_INGESTION_MODE", "CAPTURE_TEXT", "DEAD_LETTER_CONTAINER", "AZURE_CLIENT_ID"):
