@@ -1,8 +1,11 @@
 """Azure Functions app (Python v2 programming model): Event Hub -> ingest core -> ADX.
 
 Thin by design: adapt the trigger's events, run ``ingest.pipeline.run_batch``, log one summary.
-Settings and clients are built once, lazily, on the first invocation, so importing the app (the
-Functions host indexing it, the tests) needs no setting and opens no connection.
+
+Settings are validated when the Functions host loads the app. If they are incomplete, the Event Hub
+trigger is not registered at all: the app consumes nothing (the consumer group keeps its place, so
+no event is lost), logs the problem, and the ``health`` function reports it. Clients are built once,
+lazily, on the first invocation; importing the app outside the host (the tests) needs no setting.
 """
 
 from __future__ import annotations
@@ -99,21 +102,24 @@ def is_final_attempt(context: Any) -> bool:
     return int(retry.retry_count) >= int(retry.max_retry_count)
 
 
-@app.function_name("ingest_apim_logs")
-@app.retry(
-    strategy="exponential_backoff",
-    max_retry_count=str(MAX_RETRIES),
-    minimum_interval="00:00:10",
-    maximum_interval="00:15:00",
-)
-@app.event_hub_message_trigger(
-    arg_name="events",
-    event_hub_name="%EVENTHUB_NAME%",
-    connection="EventHubConnection",
-    consumer_group="%EVENTHUB_CONSUMER_GROUP%",
-    cardinality="many",
-    data_type="binary",
-)
+def startup_problem(env: Mapping[str, str]) -> str | None:
+    """Inside the Functions host, what is wrong with the settings (None when they are complete)."""
+    from ingest.config import Settings
+
+    if not env.get("FUNCTIONS_WORKER_RUNTIME"):
+        return None  # imported outside the host: tests, tools
+    try:
+        Settings.from_env(env)
+    except ConfigError as exc:
+        return str(exc)
+    return None
+
+
+STARTUP_PROBLEM = startup_problem(os.environ)
+if STARTUP_PROBLEM:
+    log.error("not consuming events until the settings are fixed: %s", STARTUP_PROBLEM)
+
+
 def ingest_apim_logs(events: list[func.EventHubEvent], context: func.Context) -> None:
     """Flatten a batch of APIM log events and ingest it into ADX."""
     started = time.perf_counter()
@@ -129,6 +135,26 @@ def ingest_apim_logs(events: list[func.EventHubEvent], context: func.Context) ->
         "seconds": round(time.perf_counter() - started, 3),
     }
     log.info("batch %s", json.dumps(summary), extra={"custom_dimensions": summary})
+
+
+if STARTUP_PROBLEM is None:
+    app.function_name("ingest_apim_logs")(
+        app.retry(
+            strategy="exponential_backoff",
+            max_retry_count=str(MAX_RETRIES),
+            minimum_interval="00:00:10",
+            maximum_interval="00:15:00",
+        )(
+            app.event_hub_message_trigger(
+                arg_name="events",
+                event_hub_name="%EVENTHUB_NAME%",
+                connection="EventHubConnection",
+                consumer_group="%EVENTHUB_CONSUMER_GROUP%",
+                cardinality="many",
+                data_type="binary",
+            )(ingest_apim_logs)
+        )
+    )
 
 
 @app.function_name("health")

@@ -129,10 +129,7 @@ class Settings:
                 f"setting `ADX_INGESTION_MODE` must be one of {', '.join(INGESTION_MODES)}, "
                 f"got `{mode}`"
             )
-        connection = (
-            env.get("EVENTHUB_CONNECTION_NAME", "EventHubConnection").strip()
-            or "EventHubConnection"
-        )
+        connection = "EventHubConnection"  # the trigger's `connection` in function_app.py
         if (
             not env.get(f"{connection}__fullyQualifiedNamespace", "").strip()
             and not env.get(connection, "").strip()

@@ -208,3 +208,31 @@ def test_local_settings_sample_lists_every_setting_the_app_reads() -> None:
             assert name in sample, name
     for name in ("ADX_INGESTION_MODE", "CAPTURE_TEXT", "DEAD_LETTER_CONTAINER", "AZURE_CLIENT_ID"):
         assert name in sample
+
+
+def test_incomplete_settings_in_the_host_register_no_trigger() -> None:
+    import subprocess
+    import sys
+
+    probe = (
+        "import function_app as f; "
+        "print(sorted(x.get_function_name() for x in f.app.get_functions())); "
+        "print(f.STARTUP_PROBLEM)"
+    )
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "FUNCTIONS_WORKER_RUNTIME": "python",
+        **APP_ENV,
+        "ADX_DATABASE": "",
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", probe], cwd=ROOT, env=env, capture_output=True, text=True, check=True
+    )
+    functions, problem = done.stdout.splitlines()
+    assert functions == "['health']"
+    assert problem == "setting `ADX_DATABASE` is missing"
+    env["ADX_DATABASE"] = "apimlogs"
+    done = subprocess.run(
+        [sys.executable, "-c", probe], cwd=ROOT, env=env, capture_output=True, text=True, check=True
+    )
+    assert done.stdout.splitlines() == ["['health', 'ingest_apim_logs']", "None"]
