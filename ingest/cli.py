@@ -145,6 +145,119 @@ def cmd_redrive(args: argparse.Namespace) -> int:
     return 1 if kept else 0
 
 
+def cmd_simulate(args: argparse.Namespace) -> int:
+    """Write simulated APIM traffic (JSON lines of event bodies) and its ground truth."""
+    from datetime import UTC, datetime
+    from pathlib import Path
+
+    from ingest.simulate import simulate, write_truth
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    start = datetime.fromisoformat(args.start).replace(tzinfo=UTC)
+    bodies, simulator = simulate(args.seed, start, args.hours, args.rate)
+    events = out / "events.jsonl"
+    with events.open("wb") as stream:
+        for body in bodies:
+            stream.write(body + b"\n")
+    write_truth(simulator, str(out / "truth.json"))
+    truth = simulator.truth
+    print(
+        f"simulate: {truth.events} events, {truth.records} records "
+        f"({truth.duplicates} duplicate and "
+        f"{truth.malformed} malformed events) -> {events}, {out / 'truth.json'}",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    """Push files through the Functions app's batch path into the local store."""
+    import time
+
+    from ingest.pipeline import run_batch
+    from ingest.sinks.local import LocalSink
+
+    pipeline = Pipeline(_settings(args))
+    sink = LocalSink(args.db)
+    total = BatchCounts()
+    started = time.perf_counter()
+    last_report = started
+    failed = False
+    for path in args.paths:
+        events = iter_events(path)
+        try:
+            while batch := list(itertools.islice(events, args.batch)):
+                total.add(run_batch(pipeline, sink, batch, final_attempt=True).counts())
+                now = time.perf_counter()
+                if now - last_report >= 1 and sys.stderr.isatty():
+                    rate = total.records / (now - started)
+                    print(
+                        f"\rreplay: {total.events:,} events, {total.records:,} records, "
+                        f"{rate:,.0f}/s",
+                        end="",
+                        file=sys.stderr,
+                    )
+                    last_report = now
+        except SourceError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            failed = True
+    sink.close()
+    seconds = time.perf_counter() - started
+    rate = total.records / seconds if seconds else 0.0
+    counts = " ".join(f"{k}={v}" for k, v in total.as_dict().items())
+    print(
+        f"\rreplay: {counts} seconds={seconds:.1f} rate={rate:,.0f} records/s -> {args.db}",
+        file=sys.stderr,
+    )
+    return 1 if failed else 0
+
+
+def cmd_query(args: argparse.Namespace) -> int:
+    """Run KQL on the local store; print a table or JSON."""
+    from ingest.sinks.local import LocalSink
+
+    sink = LocalSink(args.db)
+    try:
+        rows = sink.query(args.kql)
+    except Exception as exc:  # noqa: BLE001 - a query error is the user's, shown as such
+        print(f"query error: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        sink.close()
+    if args.json:
+        sys.stdout.buffer.write(orjson.dumps(rows, default=str) + b"\n")
+        return 0
+    if not rows:
+        print("(no rows)")
+        return 0
+    columns = list(rows[0])
+    cells = [[("" if r[c] is None else str(r[c])) for c in columns] for r in rows]
+    widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(columns)]
+    print("  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)))
+    for row in cells:
+        print("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)))
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    """Print the headline KPIs and write the HTML dashboard."""
+    from pathlib import Path
+
+    from ingest.report import html_report, kpis, text_report
+    from ingest.sinks.local import LocalSink
+
+    sink = LocalSink(args.db)
+    data = kpis(sink)
+    sink.close()
+    sys.stdout.write(text_report(data))
+    if args.html:
+        Path(args.html).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.html).write_text(html_report(data), encoding="utf-8")
+        print(f"\nreport: dashboard written to {args.html}", file=sys.stderr)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every verb."""
     parser = argparse.ArgumentParser(prog="python -m ingest", description=__doc__)
@@ -196,6 +309,42 @@ def build_parser() -> argparse.ArgumentParser:
         "redrive", help="re-ingest the batches kept in the dead-letter container"
     )
     redrive.set_defaults(handler=cmd_redrive)
+
+    from ingest.sinks.local import DEFAULT_DB
+
+    simulate = verbs.add_parser(
+        "simulate", help="write simulated APIM traffic and its ground truth"
+    )
+    simulate.add_argument(
+        "--out", default=".local/sim", help="folder for events.jsonl and truth.json"
+    )
+    simulate.add_argument("--seed", type=int, default=7)
+    simulate.add_argument("--start", default="2025-10-01T00:00:00", help="UTC start of the period")
+    simulate.add_argument("--hours", type=float, default=24.0)
+    simulate.add_argument("--rate", type=float, default=5.0, help="calls per minute on average")
+    simulate.set_defaults(handler=cmd_simulate)
+    replay = verbs.add_parser("replay", help="replay event files into the local store")
+    replay.add_argument(
+        "paths", nargs="+", metavar="PATH", help=".json, .jsonl, .avro (Capture) or -"
+    )
+    replay.add_argument("--db", default=str(DEFAULT_DB), help="DuckDB file of the local store")
+    replay.add_argument("--batch", type=int, default=500, help="events per batch")
+    replay.add_argument(
+        "--capture-text", choices=[m.value for m in CaptureMode], help="override CAPTURE_TEXT"
+    )
+    replay.add_argument("--mapping", help="log-to-eventhub mapping file")
+    replay.set_defaults(handler=cmd_replay)
+    query = verbs.add_parser("query", help="run KQL on the local store")
+    query.add_argument(
+        "kql", help='e.g. "LlmCalls() | summarize sum(TotalTokens) by SubscriptionId"'
+    )
+    query.add_argument("--db", default=str(DEFAULT_DB))
+    query.add_argument("--json", action="store_true", help="print a JSON array of row objects")
+    query.set_defaults(handler=cmd_query)
+    report = verbs.add_parser("report", help="print the headline KPIs and write the HTML dashboard")
+    report.add_argument("--db", default=str(DEFAULT_DB))
+    report.add_argument("--html", help="write the self-contained dashboard page here")
+    report.set_defaults(handler=cmd_report)
     return parser
 
 

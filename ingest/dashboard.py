@@ -90,7 +90,7 @@ TILES = (
         "Dead letters by reason",
         "table",
         "IngestDeadLetters\n| where Timestamp between (_startTime .. _endTime)\n"
-        "| summarize DeadLetters = count(), LastSeen = max(Timestamp) by Reason",
+        "| summarize DeadLetters = dcount(RecordId), LastSeen = max(Timestamp) by Reason",
         12,
         8,
     ),

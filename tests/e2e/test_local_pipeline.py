@@ -1,0 +1,164 @@
+"""The embedded default end to end: simulated traffic -> the app's batch path -> the local store ->
+KPIs that equal the simulator's ground truth, unchanged by a replay, and a dashboard that draws."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from ingest.report import html_report, kpis
+from ingest.sinks.local import LocalSink
+
+ROOT = Path(__file__).resolve().parents[2]
+EXACT = "UsageSource in ('response', 'stream', 'llm_log')"
+
+
+def _run(*args: str) -> subprocess.CompletedProcess[str]:
+    done = subprocess.run(
+        [sys.executable, "-m", "ingest", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr
+    return done
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    folder = tmp_path_factory.mktemp("demo")
+    _run("simulate", "--out", str(folder), "--hours", "6", "--rate", "6", "--seed", "11")
+    db = folder / "store.duckdb"
+    _run("replay", str(folder / "events.jsonl"), "--db", str(db), "--batch", "200")
+    return {
+        "folder": folder,
+        "db": db,
+        "events": folder / "events.jsonl",
+        "truth": folder / "truth.json",
+    }
+
+
+def _exact_kpis(db: Path) -> dict[tuple[str, str], tuple[int, int, int]]:
+    store = LocalSink(db)
+    rows = store.query(
+        f"LlmCalls() | where {EXACT} | summarize Calls = count(), "
+        "PromptTokens = sum(PromptTokens), "
+        "CompletionTokens = sum(CompletionTokens) by SubscriptionId, ModelName"
+    )
+    store.close()
+    return {
+        (r["SubscriptionId"], r["ModelName"]): (
+            r["Calls"],
+            r["PromptTokens"],
+            r["CompletionTokens"],
+        )
+        for r in rows
+    }
+
+
+def test_kpis_equal_the_ground_truth_for_exact_usage(world: dict[str, Path]) -> None:
+    truth = json.loads(world["truth"].read_text())
+    expected = {
+        (u["SubscriptionId"], u["ModelName"]): (
+            u["ExactCalls"],
+            u["ExactPromptTokens"],
+            u["ExactCompletionTokens"],
+        )
+        for u in truth["usage"]
+        if u.get("ExactCalls")
+    }
+    assert expected  # the simulation produced exact usage for several teams and models
+    assert _exact_kpis(world["db"]) == expected
+
+
+def test_every_call_is_counted_once_per_subscription(world: dict[str, Path]) -> None:
+    truth = json.loads(world["truth"].read_text())
+    calls: dict[str, int] = {}
+    for u in truth["usage"]:
+        calls[u["SubscriptionId"]] = calls.get(u["SubscriptionId"], 0) + u["Calls"]
+    store = LocalSink(world["db"])
+    rows = store.query("LlmCalls() | summarize Calls = count() by SubscriptionId")
+    store.close()
+    assert {r["SubscriptionId"]: r["Calls"] for r in rows} == calls
+
+
+def test_malformed_events_are_dead_letters_and_counts_reconcile(world: dict[str, Path]) -> None:
+    truth = json.loads(world["truth"].read_text())
+    store = LocalSink(world["db"])
+    (dead,) = store.query("IngestDeadLetters | count")
+    store.close()
+    assert dead["Count"] == truth["malformed_events"]
+
+
+def test_replaying_the_same_files_changes_no_kpi(world: dict[str, Path], tmp_path: Path) -> None:
+    db = tmp_path / "twice.duckdb"
+    shutil.copy(world["db"], db)
+    before_store = LocalSink(db)
+    before = kpis(before_store)
+    (raw_before,) = before_store.query("LlmUsage | count")
+    before_store.close()
+    _run("replay", str(world["events"]), "--db", str(db), "--batch", "333")
+    after_store = LocalSink(db)
+    after = kpis(after_store)
+    (raw,) = after_store.query("LlmUsage | count")
+    (dedup,) = after_store.query("materialized_view('LlmUsageDedup') | count")
+    after_store.close()
+    assert (
+        raw["Count"] == 2 * raw_before["Count"] > dedup["Count"]
+    )  # every duplicate is kept raw ...
+    assert after == before  # ... and no KPI moved
+
+
+def test_query_command_prints_json_rows(world: dict[str, Path]) -> None:
+    done = _run(
+        "query", "--db", str(world["db"]), "--json", "LlmCalls() | summarize Calls = count()"
+    )
+    (row,) = json.loads(done.stdout)
+    assert row["Calls"] > 0
+    table = _run("query", "--db", str(world["db"]), "ModelPrices | summarize n = count()")
+    assert table.stdout.split() == ["n", "8"]
+
+
+def test_the_dashboard_draws_in_headless_chromium(world: dict[str, Path], tmp_path: Path) -> None:
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        pytest.fail("chromium is missing: `make test` installs Debian's chromium package")
+    store = LocalSink(world["db"])
+    page = tmp_path / "dashboard.html"
+    page.write_text(html_report(kpis(store)), encoding="utf-8")
+    store.close()
+    assert "http" not in page.read_text().split('<script id="data"')[0].replace(
+        "http://www.w3.org", ""
+    )
+    done = subprocess.run(
+        [
+            chromium,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            f"--user-data-dir={tmp_path / 'profile'}",
+            "--virtual-time-budget=5000",
+            "--dump-dom",
+            page.as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    dom = done.stdout
+    assert 'data-charts="6"' in dom, done.stderr[-2000:]
+    assert dom.count('class="bar') >= 10
+    assert 'class="line"' in dom
