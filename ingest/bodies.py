@@ -202,14 +202,29 @@ def _load(body: Any) -> Any:
     return orjson.loads(body)
 
 
+def _cut(body: Any) -> bool:
+    """A text that does not end like a JSON document was cut: no need to parse it to know.
+
+    (A cut embeddings body is 8 KB of numbers that a parser would read to the end only to fail.)
+    """
+    if not isinstance(body, str) or not body:
+        return False
+    last = body[-1]
+    if last in " \r\n\t":
+        last = body.rstrip()[-1:]
+    return last not in ("}", "]")
+
+
 def analyze_request(body: Any) -> RequestInfo:
     """Read a request body (a JSON string, an object, or absent)."""
     if body is None or body == "":
         return RequestInfo()
     info = RequestInfo(present=True)
     try:
+        if _cut(body):
+            raise ValueError
         document = _load(body)
-    except orjson.JSONDecodeError:
+    except ValueError:
         info.truncated = True
         text = body if isinstance(body, str) else ""
         m = _STREAM_FLAG.search(text)
@@ -473,10 +488,12 @@ def analyze_response(body: Any) -> ResponseInfo:
     if isinstance(body, str) and _is_sse(body):
         _analyze_sse(body, info)
         return info
+    if _cut(body):
+        _salvage(body, info)
+        return info
     try:
         document = _load(body)
     except orjson.JSONDecodeError:
-        info.truncated = True
         _salvage(body if isinstance(body, str) else "", info)
         return info
     if not isinstance(document, dict):

@@ -18,6 +18,9 @@ from ingest.sinks.base import BatchId, Rows
 DEFAULT_DB = Path(".local") / "apimlogs.duckdb"
 """Where the demo and the commands keep the store unless told otherwise (git-ignored)."""
 
+MEMORY_LIMIT = "128MB"
+"""DuckDB's memory for the store (it spills to disk beyond): keeps a long replay's memory flat."""
+
 
 class LocalSink:
     """A Sink writing into the local store."""
@@ -27,6 +30,8 @@ class LocalSink:
         if str(path) != ":memory:":
             target.parent.mkdir(parents=True, exist_ok=True)
         self.con = kusto_local.connect(str(path))
+        self.con.execute(f"SET memory_limit = '{MEMORY_LIMIT}'")
+        self.con.execute("SET preserve_insertion_order = false")
 
     def write(self, batch: BatchId, tables: Mapping[str, Rows], *, final_attempt: bool) -> None:
         """Land the batch and run the update policies, all or nothing."""
