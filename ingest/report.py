@@ -17,16 +17,15 @@ from ingest.sinks.local import LocalSink
 ALL_TIME = "datetime(1900-01-01), datetime(2100-01-01)"
 
 QUERIES = {
-    "usage": "UsageAndCost(" + ALL_TIME + ") | order by SubscriptionId asc, ModelName asc",
+    "usage": f"UsageAndCost({ALL_TIME})"
+    " | order by SubscriptionId asc, ProductId asc, ModelName asc, Currency asc",
     "hourly": "LlmCalls() | summarize TotalTokens = sum(TotalTokens) by Hour = bin(Timestamp, 1h)"
     " | order by Hour asc",
-    "throttling": "Throttling("
-    + ALL_TIME
-    + ") | summarize Requests = sum(Requests), ByApim = sum(ThrottledByApim),"
-    " ByBackend = sum(ThrottledByBackend) by BackendId | order by BackendId asc",
-    "latency": "Latency(" + ALL_TIME + ") | order by BackendId asc, DeploymentName asc",
-    "coverage": "UsageCoverage() | summarize Calls = sum(Calls) by Coverage"
-    " | order by Coverage asc",
+    "throttling": f"Throttling({ALL_TIME}) | summarize Requests = sum(Requests),"
+    " ByApim = sum(ThrottledByApim), ByBackend = sum(ThrottledByBackend) by BackendId"
+    " | order by BackendId asc",
+    "latency": f"Latency({ALL_TIME}) | order by BackendId asc, DeploymentName asc",
+    "coverage": "UsageCoverage() | summarize Calls = sum(Calls) by Coverage | order by Coverage asc",
     "dead_letters": "IngestDeadLetters | summarize DeadLetters = dcount(RecordId) by Reason"
     " | order by Reason asc",
 }
