@@ -25,7 +25,8 @@ QUERIES = {
     " ByApim = sum(ThrottledByApim), ByBackend = sum(ThrottledByBackend) by BackendId"
     " | order by BackendId asc",
     "latency": f"Latency({ALL_TIME}) | order by BackendId asc, DeploymentName asc",
-    "coverage": "UsageCoverage() | summarize Calls = sum(Calls) by Coverage | order by Coverage asc",
+    "coverage": "UsageCoverage() | summarize Calls = sum(Calls) by Coverage"
+    " | order by Coverage asc",
     "dead_letters": "IngestDeadLetters | summarize DeadLetters = dcount(RecordId) by Reason"
     " | order by Reason asc",
 }
