@@ -258,6 +258,35 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    """Serve the local store over the Kusto REST protocol on 127.0.0.1 (read-only)."""
+    from duckdb_kql.server import KustoRestServer
+
+    from ingest.kusto_local import local_function_declarations
+    from ingest.sinks.local import LocalSink
+
+    sink = LocalSink(args.db)
+    server = KustoRestServer(
+        sink.con,
+        port=args.port,
+        source=args.db,
+        functions=local_function_declarations(),
+        quiet=True,
+    )
+    print(
+        f"serve: {args.db} as database `{server.database}` at {server.url} (Ctrl-C stops)",
+        flush=True,
+    )
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+        sink.close()
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every verb."""
     parser = argparse.ArgumentParser(prog="python -m ingest", description=__doc__)
@@ -345,6 +374,10 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--db", default=str(DEFAULT_DB))
     report.add_argument("--html", help="write the self-contained dashboard page here")
     report.set_defaults(handler=cmd_report)
+    serve = verbs.add_parser("serve", help="serve the local store over the Kusto REST protocol")
+    serve.add_argument("--db", default=str(DEFAULT_DB))
+    serve.add_argument("--port", type=int, default=31415, help="0 picks a free port")
+    serve.set_defaults(handler=cmd_serve)
     return parser
 
 

@@ -42,6 +42,16 @@ LOCAL_EQUIVALENTS = KUSTO_DIR / "local" / "equivalents.kql"
 """Local bodies of the functions whose production KQL duckdb-kql cannot run (see that file)."""
 
 
+def local_function_declarations() -> list[str]:
+    """Every stored function of ``kusto/`` as the local store runs it (equivalents applied)."""
+    overrides = local_overrides()
+    declared = functions(load_statements())
+    return [
+        local_kql(replace(f, body=overrides.get(f.name, f.body)).declaration())
+        for f in declared.values()
+    ]
+
+
 def local_overrides() -> dict[str, str]:
     """Function bodies that replace production ones locally, by function name."""
     text = LOCAL_EQUIVALENTS.read_text(encoding="utf-8")
@@ -67,12 +77,7 @@ def connect(path: str = ":memory:") -> duckdb.DuckDBPyConnection:
         columns = ", ".join(f'"{c.name}" {DUCKDB_TYPES[c.type]}' for c in schema.columns)
         con.execute(f'CREATE TABLE IF NOT EXISTS "{name}" ({columns})')
     statements = load_statements()
-    declared = functions(statements)
-    overrides = local_overrides()
-    bodies = [
-        replace(f, body=overrides.get(f.name, f.body)).declaration() for f in declared.values()
-    ]
-    duckdb_kql.set_functions([local_kql(body) for body in bodies])
+    duckdb_kql.set_functions(local_function_declarations())
     for statement in statements:
         if statement.text.startswith(".set-or-append"):  # seed data (idempotent by design)
             duckdb_kql.script(con, statement.text)

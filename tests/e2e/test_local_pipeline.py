@@ -162,3 +162,41 @@ def test_the_dashboard_draws_in_headless_chromium(world: dict[str, Path], tmp_pa
     assert 'data-charts="6"' in dom, done.stderr[-2000:]
     assert dom.count('class="bar') >= 10
     assert 'class="line"' in dom
+
+
+def test_serve_answers_the_real_kusto_client(world: dict[str, Path], tmp_path: Path) -> None:
+    import re
+
+    from azure.kusto.data import KustoClient, KustoConnectionStringBuilder
+
+    db = tmp_path / "served.duckdb"
+    shutil.copy(world["db"], db)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "ingest", "serve", "--db", str(db), "--port", "0"],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert server.stdout is not None
+        line = server.stdout.readline()
+        m = re.search(r"database `(\w+)` at (http://\S+)", line)
+        assert m, line + (
+            server.stderr.read() if server.poll() is not None and server.stderr else ""
+        )
+        database, url = m.groups()
+        client = KustoClient(KustoConnectionStringBuilder.with_no_authentication(url))
+        result = client.execute(
+            database,
+            "LlmCalls() | summarize Calls = count() by SubscriptionId",
+        )
+        served = {row["SubscriptionId"]: row["Calls"] for row in result.primary_results[0]}
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+    truth = json.loads(world["truth"].read_text())
+    calls: dict[str, int] = {}
+    for u in truth["usage"]:
+        calls[u["SubscriptionId"]] = calls.get(u["SubscriptionId"], 0) + u["Calls"]
+    assert served == calls
