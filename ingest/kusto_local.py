@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
+from functools import cache
 from typing import Any
 
 import duckdb
@@ -134,6 +135,14 @@ def query(con: duckdb.DuckDBPyConnection, kql: str) -> list[dict[str, Any]]:
 _POLICY_SQL: dict[str, str] = {}
 
 
+@cache
+def _policies() -> dict[str, list[dict[str, object]]]:
+    """The update policies of kusto/, read once per process (the scripts do not change under it)."""
+    from ingest.kusto import update_policies
+
+    return update_policies(load_statements())
+
+
 def _policy_sql(query: str) -> str:
     sql = _POLICY_SQL.get(query)
     if sql is None:
@@ -149,9 +158,7 @@ def apply_update_policies(
     As in ADX, a batch lands in the curated tables all together or not at all. The dedup views'
     local tables take the batch's new RecordIds. Returns the rows appended per target table.
     """
-    from ingest.kusto import update_policies
-
-    policies = update_policies(load_statements())
+    policies = _policies()
     appended = {}
     if transaction:
         con.execute("BEGIN TRANSACTION")
