@@ -6,6 +6,7 @@ import gzip
 import json
 
 import orjson
+import pytest
 
 from ingest.model import EventInput, EventMeta
 from ingest.parse import MAX_DECOMPRESSED_BYTES, decode_body, split_records
@@ -166,3 +167,29 @@ def test_expected_files_agree_with_inputs_record_count() -> None:
     expected = load_expected("poison_records")
     result = run_case("poison_records")
     assert result.records == len(expected["rows"]) + len(expected["dead_letters"]) == 8
+
+
+def test_a_bug_in_flattening_costs_one_record_not_the_batch(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    pipeline = Pipeline()
+    original = pipeline.flattener.flatten
+
+    def flaky(record: object, fallback_time: str | None = None) -> object:
+        if (
+            isinstance(record, dict)
+            and record.get("correlationId") == "b2e7d1c4-0a9f-4e61-8d3b-7c5a2f1e9d08"
+        ):
+            raise KeyError("a bug")
+        return original(record, fallback_time)
+
+    monkeypatch.setattr(pipeline.flattener, "flatten", flaky)
+    result = pipeline.process([EventInput(load_fixture("throttled_429"))])
+    assert [r["CorrelationId"] for r in result.rows] == ["d41e9b7a-6c2f-4f08-a1e3-5b7d9c0e2f64"]
+    (dead,) = result.dead_letters
+    assert (dead["Reason"], dead["Detail"], dead["RecordIndex"]) == (
+        "internal_error",
+        "KeyError: 'a bug'",
+        0,
+    )
+    assert json.loads(dead["RawPayload"])["correlationId"] == "b2e7d1c4-0a9f-4e61-8d3b-7c5a2f1e9d08"
