@@ -98,8 +98,20 @@ def kind_from_url(url: str) -> str:
     return ""
 
 
+_KIND_CACHE: dict[str, str] = {}
+
+
 def normalize_kind(value: str) -> str:
-    """An operation id, object type or description as one of the operation kinds."""
+    """An operation id, object type or description as one of the operation kinds (cached)."""
+    kind = _KIND_CACHE.get(value)
+    if kind is None:
+        kind = _normalize_kind(value)
+        if len(_KIND_CACHE) < 4096:
+            _KIND_CACHE[value] = kind
+    return kind
+
+
+def _normalize_kind(value: str) -> str:
     text = value.strip().lower()
     if not text:
         return ""
@@ -175,6 +187,10 @@ def apply_url(row: LandingRow, url: str, request: RequestInfo) -> None:
         row["OperationKind"] = facts.kind
 
 
+_SOURCE_VALUES = {source: source.value for source in UsageSource}
+"""Plain strings of the usage sources (an enum's ``.value`` is a slow property on a hot path)."""
+
+
 def set_usage(row: LandingRow, usage: Usage, source: UsageSource) -> None:
     """Write token counts, deriving the total (and embeddings' zero completion) when absent."""
     completion = usage.completion
@@ -188,7 +204,7 @@ def set_usage(row: LandingRow, usage: Usage, source: UsageSource) -> None:
     row["TotalTokens"] = total
     row["CachedTokens"] = usage.cached
     row["ReasoningTokens"] = usage.reasoning
-    row["UsageSource"] = source.value
+    row["UsageSource"] = _SOURCE_VALUES[source]
 
 
 class Flattener:
@@ -313,8 +329,16 @@ class Flattener:
         row["Url"] = url_facts(url).scrubbed if url else ""
         if row["BackendUrl"]:
             row["BackendUrl"] = url_facts(row["BackendUrl"]).scrubbed
-        row["IsRequestSuccess"] = to_bool(f.get("isRequestSuccess"), "isRequestSuccess")
-        row["IsRecordTruncated"] = to_bool(f.get("truncated"), "truncated")
+        success = f.get("isRequestSuccess")
+        row["IsRequestSuccess"] = (
+            success
+            if success is None or success.__class__ is bool
+            else to_bool(success, "isRequestSuccess")
+        )
+        truncated = f.get("truncated")
+        row["IsRecordTruncated"] = (
+            to_bool(truncated, "truncated") if truncated is not None else None
+        )
         last_error = f.get("lastError")
         if isinstance(last_error, dict):
             errors = lower_keys(last_error)
@@ -322,7 +346,7 @@ class Flattener:
             row["LastErrorReason"] = to_str(errors.get("reason"))
             row["LastErrorMessage"] = to_str(errors.get("message"))[:1024]
             row["LastErrorSection"] = to_str(errors.get("section"))
-        else:  # Log Analytics flattens lastError into columns
+        elif fmt is SourceFormat.LOG_ANALYTICS:  # Log Analytics flattens lastError into columns
             row["LastErrorSource"] = to_str(f.get("lastErrorSource"))
             row["LastErrorReason"] = to_str(f.get("lastErrorReason"))
             row["LastErrorMessage"] = to_str(f.get("lastErrorMessage"))[:1024]

@@ -77,6 +77,12 @@ class Pipeline:
         result.records += len(records)
         flatten = self.flattener.flatten
         rows = result.rows
+        lineage = {
+            "EventPartitionId": meta.partition_id,
+            "EventSequenceNumber": meta.sequence_number,
+            "EventOffset": meta.offset,
+            "EventEnqueuedTime": meta.enqueued_time,
+        }
         for index, record in enumerate(records):
             try:
                 outcome = flatten(record, meta.enqueued_time)
@@ -94,11 +100,8 @@ class Pipeline:
                     )
                 )
                 continue
+            outcome.update(lineage)  # type: ignore[typeddict-item]
             outcome["RecordId"] = ids(index)
-            outcome["EventPartitionId"] = meta.partition_id
-            outcome["EventSequenceNumber"] = meta.sequence_number
-            outcome["EventOffset"] = meta.offset
-            outcome["EventEnqueuedTime"] = meta.enqueued_time
             outcome["RecordIndex"] = index
             rows.append(outcome)
 
