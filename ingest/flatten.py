@@ -486,6 +486,3 @@ _GATEWAY_INTS = (
 """GatewayLogs integer columns and their (camelCase) field names."""
 
 _GATEWAY_KEYS = dict(_GATEWAY_STRINGS + _GATEWAY_INTS)
-
-
-POLICY_FORMAT = SourceFormat.POLICY.value

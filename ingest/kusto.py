@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from ingest.schema import DEAD_LETTER_TABLE, LANDING_TABLE, SCHEMAS_DIR, TableSchema, load_table
+from ingest.schema import DEAD_LETTER_TABLE, LANDING_TABLE, TableSchema, load_table
 
 KUSTO_DIR = Path(__file__).resolve().parent.parent / "kusto"
 """Folder of the scripts users apply to their ADX database."""
@@ -177,8 +177,3 @@ def update_policies(statements: list[Statement]) -> dict[str, list[dict[str, obj
         if m:
             found[m["table"]] = json.loads(m["json"])
     return found
-
-
-def schema_files() -> list[str]:
-    """Tables that have a schema file."""
-    return sorted(p.stem for p in SCHEMAS_DIR.glob("*.json"))

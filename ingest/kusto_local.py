@@ -193,11 +193,3 @@ def _dedup_into(con: duckdb.DuckDBPyConnection, view: str, staged: str) -> None:
         f'WHERE NOT EXISTS (SELECT 1 FROM "{view}" d WHERE d."RecordId" = n."RecordId") '
         f'QUALIFY row_number() OVER (PARTITION BY n."RecordId" ORDER BY n."Timestamp" DESC) = 1'
     )
-
-
-def refresh_views(con: duckdb.DuckDBPyConnection) -> None:
-    """Rebuild the local stand-ins of the dedup materialized views from scratch."""
-    for view, source in LOCAL_DEDUP_VIEWS.items():
-        rows = query(con, f"{source} | summarize arg_max(Timestamp, *) by RecordId")
-        con.execute(f'DELETE FROM "{view}"')
-        insert_rows(con, view, rows)

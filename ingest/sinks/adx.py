@@ -50,7 +50,7 @@ def _describe(statement: Statement) -> str:
     return f"kusto/{statement.file}:{statement.line} `{shown}`"
 
 
-def _error_message(exc: KustoError) -> str:
+def _error_message(exc: BaseException) -> str:
     return " ".join(str(exc).split())[:2000]
 
 
@@ -71,9 +71,7 @@ def apply_statements(
         try:
             response = client.execute_mgmt(database, statement.text)
         except KustoError as exc:
-            permanent = getattr(exc, "is_semantic_error", lambda: False)() or _is_permanent(exc)
-            kind = TerminalIngestError if permanent else TransientIngestError
-            raise kind(f"{_describe(statement)} failed: {_error_message(exc)}") from exc
+            raise classify(exc)(f"{_describe(statement)} failed: {_error_message(exc)}") from exc
         rows = len(response.primary_results[0].raw_rows) if response.primary_results else 0
         applied.append(Applied(statement, rows))
         report(f"ok    {_describe(statement)}")
@@ -245,15 +243,11 @@ class AdxSink:
                 return
             except Exception as exc:
                 kind = classify(exc)
-                reason = _error_message_any(exc)
+                reason = _error_message(exc)
                 message = f"ingesting {len(payload)} bytes into `{table}` failed: {reason}"
                 if kind is TerminalIngestError or attempt == self.retries:
                     raise kind(message) from exc
                 self.sleep(self.retry_base_seconds * (2**attempt) * (0.5 + random.random()))
-
-
-def _error_message_any(exc: BaseException) -> str:
-    return " ".join(str(exc).split())[:2000]
 
 
 def credential(client_id: str = "") -> Any:
