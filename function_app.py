@@ -20,6 +20,7 @@ from typing import Any
 
 import azure.functions as func
 
+from ingest import core_build
 from ingest.coerce import format_datetime
 from ingest.errors import ConfigError
 from ingest.model import EventInput, EventMeta
@@ -169,5 +170,5 @@ def health(req: func.HttpRequest) -> func.HttpResponse:
     except ConfigError as exc:
         body = {"status": "misconfigured", "problems": [str(exc)]}
         return func.HttpResponse(json.dumps(body), status_code=503, mimetype="application/json")
-    body = {"status": "ok", "problems": [], "settings": settings.describe()}
+    body = {"status": "ok", "problems": [], "settings": settings.describe(), "core": core_build()}
     return func.HttpResponse(json.dumps(body), status_code=200, mimetype="application/json")

@@ -23,6 +23,7 @@ import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from ingest import core_build
 from ingest.config import CoreSettings
 from ingest.model import EventInput
 from ingest.pipeline import Pipeline
@@ -208,6 +209,7 @@ def main() -> None:
     events = [EventInput(b) for b in bodies]
     base_s, records = best_of(args.repeat, lambda: baseline(bodies))
     print(f"corpus: {len(bodies)} events, {records} records, {megabytes:.1f} MB")
+    print(f"core: {core_build()} (`make native`; INGEST_PURE=1 for the pure modules)")
     print(
         f"{'baseline orjson.loads':<28} {records / base_s:>10,.0f} records/s {megabytes / base_s:>8.1f} MB/s"
     )

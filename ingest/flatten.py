@@ -241,10 +241,10 @@ class Flattener:
                     fmt.value,
                 )
             return self.policy.flatten(lower_keys(record), self, fallback_time)
-        except TimestampError as exc:
-            return Reject(RejectReason.BAD_TIMESTAMP, str(exc), fmt.value)
-        except FieldError as exc:
-            return Reject(RejectReason.BAD_FIELD, str(exc), fmt.value)
+        except TimestampError as bad_time:
+            return Reject(RejectReason.BAD_TIMESTAMP, str(bad_time), fmt.value)
+        except FieldError as bad_field:  # one name per except: compiled code types each
+            return Reject(RejectReason.BAD_FIELD, str(bad_field), fmt.value)
 
     # -- helpers shared with the policy mapping ------------------------------------------------
 

@@ -21,6 +21,7 @@ from ingest.model import (
     DeadLetterRow,
     EventInput,
     EventMeta,
+    LandingRow,
     RejectReason,
     empty_dead_letter_row,
 )
@@ -51,6 +52,10 @@ class Pipeline:
     def __init__(self, settings: CoreSettings | None = None) -> None:
         self.settings = settings or CoreSettings()
         self.flattener = Flattener(self.settings)
+        self.flatten_record: Callable[[Any, str | None], LandingRow | Reject] = (
+            self.flattener.flatten
+        )
+        """Record -> row or reject (an attribute, so a test can make it fail for one record)."""
 
     def process(self, events: Iterable[EventInput]) -> BatchResult:
         """Flatten every event of a batch."""
@@ -75,7 +80,7 @@ class Pipeline:
             return
         ids = record_ids(data)
         result.records += len(records)
-        flatten = self.flattener.flatten
+        flatten = self.flatten_record
         rows = result.rows
         lineage = {
             "EventPartitionId": meta.partition_id,

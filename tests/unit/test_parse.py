@@ -173,7 +173,7 @@ def test_a_bug_in_flattening_costs_one_record_not_the_batch(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     pipeline = Pipeline()
-    original = pipeline.flattener.flatten
+    original = pipeline.flatten_record
 
     def flaky(record: object, fallback_time: str | None = None) -> object:
         if (
@@ -183,7 +183,7 @@ def test_a_bug_in_flattening_costs_one_record_not_the_batch(
             raise KeyError("a bug")
         return original(record, fallback_time)
 
-    monkeypatch.setattr(pipeline.flattener, "flatten", flaky)
+    monkeypatch.setattr(pipeline, "flatten_record", flaky)
     result = pipeline.process([EventInput(load_fixture("throttled_429"))])
     assert [r["CorrelationId"] for r in result.rows] == ["d41e9b7a-6c2f-4f08-a1e3-5b7d9c0e2f64"]
     (dead,) = result.dead_letters
