@@ -2,9 +2,10 @@
 
 This is where every local stand-in for an ADX feature lives (one place, as issue #3 asks):
 
-* ``materialized_view("V")`` reads a local table ``V``. Each batch adds to a dedup view's table the
-  new rows whose ``RecordId`` it has not seen: the same rows ``take_any(*) by RecordId`` keeps, as
-  duplicates (replays) are identical.
+* ``materialized_view("V")`` reads ``V``. The dedup views are DuckDB views over their table,
+  defined by their KQL in ``kusto/local/equivalents.kql`` (``arg_max(Timestamp, *) by RecordId``:
+  duplicates are the same record ingested again, so it keeps the row ``take_any(*)`` keeps); they
+  are computed when read, so a batch is stored once, as in the curated table.
 * functions duckdb-kql cannot run as written (``tdigest``, ``top n`` with a variable ``n``,
   ``array_sort_asc`` over several arrays) run with the bodies in ``kusto/local/equivalents.kql``,
   the one place that lists every local equivalent and why.
@@ -12,17 +13,21 @@ This is where every local stand-in for an ADX feature lives (one place, as issue
 
 from __future__ import annotations
 
+import os
 import re
-from collections.abc import Iterable, Mapping
+import tempfile
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 from functools import cache
+from pathlib import Path
 from typing import Any
 
 import duckdb
 import duckdb_kql
+import orjson
 
 from ingest.kusto import KUSTO_DIR, TABLES, functions, load_statements, split_statements
-from ingest.schema import load_table
+from ingest.schema import LANDING_TABLE, load_table
 
 DUCKDB_TYPES = {
     "string": "VARCHAR",
@@ -36,11 +41,23 @@ DUCKDB_TYPES = {
 }
 """How each ADX column type is stored locally."""
 
-LOCAL_DEDUP_VIEWS = {"LlmUsageDedup": "LlmUsage", "ApimRequestsDedup": "ApimRequests"}
-"""Dedup materialized views and their source tables."""
-
 LOCAL_EQUIVALENTS = KUSTO_DIR / "local" / "equivalents.kql"
-"""Local bodies of the functions whose production KQL duckdb-kql cannot run (see that file)."""
+"""Local bodies of the functions and views whose production KQL duckdb-kql cannot run."""
+
+_VIEW = re.compile(
+    r"^\.create-or-alter materialized-view .*? (\w+) on table (\w+) \{(.*)\}$", re.DOTALL
+)
+
+
+def local_views() -> dict[str, tuple[str, str]]:
+    """The views the local store defines itself: name -> (source table, KQL body)."""
+    text = LOCAL_EQUIVALENTS.read_text(encoding="utf-8")
+    views = {}
+    for statement in split_statements(text, LOCAL_EQUIVALENTS.name):
+        m = _VIEW.match(statement.text)
+        if m:
+            views[m.group(1)] = (m.group(2), m.group(3).strip())
+    return views
 
 
 def local_function_declarations() -> list[str]:
@@ -73,10 +90,24 @@ def local_kql(body: str) -> str:
 def connect(path: str = ":memory:") -> duckdb.DuckDBPyConnection:
     """A DuckDB connection with every table of the scripts and their stored functions."""
     con: duckdb.DuckDBPyConnection = duckdb_kql.connect(path)
-    for name in (*TABLES, *LOCAL_DEDUP_VIEWS):
-        schema = load_table(LOCAL_DEDUP_VIEWS.get(name, name))
+    for name in TABLES:
+        schema = load_table(name)
         columns = ", ".join(f'"{c.name}" {DUCKDB_TYPES[c.type]}' for c in schema.columns)
-        con.execute(f'CREATE TABLE IF NOT EXISTS "{name}" ({columns})')
+        # The landing table keeps nothing (retention 0 in ADX): a temporary table, never written
+        # to the file; each connection has its own, empty until a batch lands in it.
+        kind = "TEMP TABLE" if name == LANDING_TABLE else "TABLE"
+        con.execute(f'CREATE {kind} IF NOT EXISTS "{name}" ({columns})')
+    for view, (source, body) in local_views().items():
+        source_columns = [c.name for c in load_table(source).columns]
+        sql = duckdb_kql.to_sql(body, schema={source: source_columns})
+        stale = con.execute(  # a store made when dedup views were tables
+            "SELECT 1 FROM information_schema.tables WHERE table_name = ? "
+            "AND table_type = 'BASE TABLE'",
+            [view],
+        ).fetchone()
+        if stale:
+            con.execute(f'DROP TABLE "{view}"')
+        con.execute(f'CREATE OR REPLACE VIEW "{view}" AS {sql}')
     statements = load_statements()
     duckdb_kql.set_functions(local_function_declarations())
     for statement in statements:
@@ -89,40 +120,64 @@ def _sql_type(kind: str) -> str:
     return DUCKDB_TYPES[kind]
 
 
+class RowsFile:
+    """Rows spooled to a JSON array file, for one bulk insert (they wait on disk, not in memory)."""
+
+    def __init__(self) -> None:
+        fd, self.path = tempfile.mkstemp(prefix="ingest-rows-", suffix=".json")
+        self._out = os.fdopen(fd, "wb")
+        self.rows = 0
+
+    def add(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Append rows (dicts keyed by column name)."""
+        if rows:
+            self._out.write(b"," if self.rows else b"[")
+            self._out.write(orjson.dumps(rows, default=str)[1:-1])
+            self.rows += len(rows)
+
+    def close(self) -> None:
+        """Finish the file (idempotent)."""
+        if not self._out.closed:
+            self._out.write(b"]" if self.rows else b"[]")
+            self._out.close()
+
+    def discard(self) -> None:
+        """Remove the file."""
+        self.close()
+        Path(self.path).unlink(missing_ok=True)
+
+
+def insert_file(con: duckdb.DuckDBPyConnection, table: str, rows: RowsFile) -> None:
+    """Append the rows of a ``RowsFile`` to a local table in one bulk read, then remove the file.
+
+    DuckDB reads the JSON in bulk: far faster than row by row, and the same JSON the sink ingests
+    into ADX. Columns are read as text and cast as the table says.
+    """
+    try:
+        rows.close()
+        if not rows.rows:
+            return
+        schema = load_table(table)
+        columns = ", ".join(f"'{c.name}': 'VARCHAR'" for c in schema.columns)
+        select = ", ".join(
+            f'CAST("{c.name}" AS {_sql_type(c.type)}) AS "{c.name}"' for c in schema.columns
+        )
+        con.execute(
+            f'INSERT INTO "{table}" BY NAME SELECT {select} FROM read_json(?, '
+            f"format = 'array', columns = {{{columns}}})",
+            [rows.path],
+        )
+    finally:
+        rows.discard()
+
+
 def insert_rows(
     con: duckdb.DuckDBPyConnection, table: str, rows: Iterable[Mapping[str, Any]]
-) -> int:
-    """Append rows (dicts keyed by column name) to a local table; returns how many.
-
-    Rows go through a newline-delimited JSON file that DuckDB reads in bulk: far faster than row
-    by row, and the same JSON the sink ingests into ADX.
-    """
-    import os
-    import tempfile
-
-    import orjson
-
-    schema = load_table(LOCAL_DEDUP_VIEWS.get(table, table))
-    count = 0
-    fd, path = tempfile.mkstemp(suffix=".jsonl")
-    try:
-        with os.fdopen(fd, "wb") as out:
-            for row in rows:
-                out.write(orjson.dumps(row, default=str) + b"\n")
-                count += 1
-        if count:
-            columns = ", ".join(f"'{c.name}': 'VARCHAR'" for c in schema.columns)
-            select = ", ".join(
-                f'CAST("{c.name}" AS {_sql_type(c.type)}) AS "{c.name}"' for c in schema.columns
-            )
-            con.execute(
-                f'INSERT INTO "{table}" BY NAME SELECT {select} FROM read_json(?, '
-                f"format = 'newline_delimited', columns = {{{columns}}})",
-                [path],
-            )
-    finally:
-        os.unlink(path)
-    return count
+) -> None:
+    """Append rows (dicts keyed by column name) to a local table."""
+    spool = RowsFile()
+    spool.add(list(rows))
+    insert_file(con, table, spool)
 
 
 def query(con: duckdb.DuckDBPyConnection, kql: str) -> list[dict[str, Any]]:
@@ -155,8 +210,8 @@ def apply_update_policies(
 ) -> dict[str, int]:
     """Run the update policies on the landing table, then empty it (retention 0): one transaction.
 
-    As in ADX, a batch lands in the curated tables all together or not at all. The dedup views'
-    local tables take the batch's new RecordIds. Returns the rows appended per target table.
+    As in ADX, a batch lands in the curated tables all together or not at all. Returns the rows
+    appended per target table.
     """
     policies = _policies()
     appended = {}
@@ -165,18 +220,10 @@ def apply_update_policies(
     try:
         for table, entries in policies.items():
             for entry in entries:
-                staged = f"_new_{table}"
-                con.execute(
-                    f'CREATE OR REPLACE TEMP TABLE "{staged}" AS {_policy_sql(str(entry["Query"]))}'
-                )
-                con.execute(f'INSERT INTO "{table}" BY NAME SELECT * FROM "{staged}"')
-                (count,) = con.execute(f'SELECT count(*) FROM "{staged}"').fetchone() or (0,)
+                sql = _policy_sql(str(entry["Query"]))
+                (count,) = con.execute(f'INSERT INTO "{table}" BY NAME {sql}').fetchone() or (0,)
                 appended[table] = int(count)
-                for view, source in LOCAL_DEDUP_VIEWS.items():
-                    if source == table:
-                        _dedup_into(con, view, staged)
-                con.execute(f'DROP TABLE "{staged}"')
-        con.execute('DELETE FROM "ApimLogsLanding"')
+        con.execute(f'DELETE FROM "{LANDING_TABLE}"')
     except Exception:
         if transaction:
             con.execute("ROLLBACK")
@@ -184,12 +231,3 @@ def apply_update_policies(
     if transaction:
         con.execute("COMMIT")
     return appended
-
-
-def _dedup_into(con: duckdb.DuckDBPyConnection, view: str, staged: str) -> None:
-    """Add the staged rows whose RecordId the dedup table has not seen (one row per RecordId)."""
-    con.execute(
-        f'INSERT INTO "{view}" BY NAME SELECT * FROM "{staged}" n '
-        f'WHERE NOT EXISTS (SELECT 1 FROM "{view}" d WHERE d."RecordId" = n."RecordId") '
-        f'QUALIFY row_number() OVER (PARTITION BY n."RecordId" ORDER BY n."Timestamp" DESC) = 1'
-    )

@@ -26,6 +26,10 @@ _CAPTURE_PARTITION = re.compile(
 """Capture's default path: ``{Namespace}/{EventHub}/{PartitionId}/{Year}/{Month}/{Day}/...``."""
 
 
+READ_BUFFER = 1 << 20
+"""Bytes per read from a file: large reads make a long JSON-lines file several times faster."""
+
+
 class SourceError(OSError):
     """A file cannot be read at all (missing, unreadable, not an Avro container)."""
 
@@ -79,7 +83,7 @@ def iter_events(path: str) -> Iterator[EventInput]:
         return
     file = Path(path)
     try:
-        stream = file.open("rb")
+        stream = file.open("rb", buffering=READ_BUFFER)
     except OSError as exc:
         raise SourceError(f"cannot read `{path}`: {exc.strerror or exc}") from exc
     with stream:

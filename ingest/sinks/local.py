@@ -8,6 +8,7 @@ queried with ``python -m ingest query``.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -18,53 +19,83 @@ from ingest.sinks.base import BatchId, Rows
 DEFAULT_DB = Path(".local") / "apimlogs.duckdb"
 """Where the demo and the commands keep the store unless told otherwise (git-ignored)."""
 
-FLUSH_ROWS = 5_000
-"""Rows buffered before one store transaction: the local twin of ADX's ingestion batching policy.
+FLUSH_ROWS = 20_000
+"""Rows per store transaction: the local twin of ADX's ingestion batching policy.
 
 Each transaction plans the update policies' SQL once (tens of milliseconds), so a few large
-transactions are much cheaper than many small ones; 5,000 rows keep the buffer at a few tens of MB.
+transactions are much cheaper than many small ones. Rows wait as JSON in a temporary file (about
+1.6 KB each without text), not as Python objects, so the buffer costs no memory.
 """
 
 MEMORY_LIMIT = "128MB"
 """DuckDB's memory for the store (it spills to disk beyond): keeps a long replay's memory flat."""
 
+CHECKPOINT_THRESHOLD = "256MB"
+"""WAL size that makes DuckDB checkpoint (its default, 16 MB, rewrote the file every batch)."""
+
 
 class LocalSink:
-    """A Sink writing into the local store."""
+    """A Sink writing into the local store.
+
+    Rows are encoded as they arrive and land in transactions of about ``flush_rows`` rows. A
+    transaction runs on a background thread (DuckDB works without the GIL), so the next batches
+    are flattened while the previous ones land; at most one transaction is in flight, and its
+    failure is raised by the next ``write``, ``flush``, ``query`` or ``close``.
+    """
 
     def __init__(self, path: str | Path = DEFAULT_DB, *, flush_rows: int = FLUSH_ROWS) -> None:
         self.flush_rows = flush_rows
-        self._landing: list[Any] = []
-        self._dead_letters: list[Any] = []
+        self._landing = kusto_local.RowsFile()
+        self._dead_letters = kusto_local.RowsFile()
+        self._in_flight: Future[None] | None = None
+        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="local-store")
         target = Path(path)
         if str(path) != ":memory:":
             target.parent.mkdir(parents=True, exist_ok=True)
         self.con = kusto_local.connect(str(path))
         self.con.execute(f"SET memory_limit = '{MEMORY_LIMIT}'")
         self.con.execute("SET preserve_insertion_order = false")
+        self.con.execute(f"SET checkpoint_threshold = '{CHECKPOINT_THRESHOLD}'")
 
     def write(self, batch: BatchId, tables: Mapping[str, Rows], *, final_attempt: bool) -> None:
-        """Take a batch's rows; they land (all or nothing) at the next flush."""
-        self._landing.extend(tables.get(LANDING_TABLE, ()))
-        self._dead_letters.extend(tables.get(DEAD_LETTER_TABLE, ()))
-        if len(self._landing) + len(self._dead_letters) >= self.flush_rows:
-            self.flush()
+        """Take a batch's rows; they land (all or nothing) with the next transaction."""
+        self._landing.add(tables.get(LANDING_TABLE, ()))
+        self._dead_letters.add(tables.get(DEAD_LETTER_TABLE, ()))
+        if self._landing.rows + self._dead_letters.rows >= self.flush_rows:
+            self._start_transaction()
 
     def flush(self) -> None:
-        """Land the buffered rows and run the update policies, in one transaction, as ADX does."""
-        if not self._landing and not self._dead_letters:
+        """Land every buffered row and wait until the store has committed them."""
+        self._start_transaction()
+        self._wait()
+
+    def _start_transaction(self) -> None:
+        if not self._landing.rows and not self._dead_letters.rows:
             return
+        self._wait()  # one transaction at a time: memory stays bounded
+        landing, dead_letters = self._landing, self._dead_letters
+        self._landing, self._dead_letters = kusto_local.RowsFile(), kusto_local.RowsFile()
+        self._in_flight = self._writer.submit(self._land, landing, dead_letters)
+
+    def _wait(self) -> None:
+        in_flight, self._in_flight = self._in_flight, None
+        if in_flight is not None:
+            in_flight.result()  # re-raises the transaction's error
+
+    def _land(self, landing: kusto_local.RowsFile, dead_letters: kusto_local.RowsFile) -> None:
+        """Land rows and run the update policies, in one transaction, as ADX does."""
         self.con.execute("BEGIN TRANSACTION")
         try:
-            kusto_local.insert_rows(self.con, LANDING_TABLE, self._landing)
-            kusto_local.insert_rows(self.con, DEAD_LETTER_TABLE, self._dead_letters)
+            kusto_local.insert_file(self.con, LANDING_TABLE, landing)
+            kusto_local.insert_file(self.con, DEAD_LETTER_TABLE, dead_letters)
             kusto_local.apply_update_policies(self.con, transaction=False)
         except Exception:
             self.con.execute("ROLLBACK")
             raise
+        finally:
+            landing.discard()
+            dead_letters.discard()
         self.con.execute("COMMIT")
-        self._landing = []
-        self._dead_letters = []
 
     def query(self, kql: str) -> list[dict[str, Any]]:
         """Rows of any KQL over the store (buffered rows are landed first)."""
@@ -73,5 +104,10 @@ class LocalSink:
 
     def close(self) -> None:
         """Land what is buffered and close the file."""
-        self.flush()
-        self.con.close()
+        try:
+            self.flush()
+        finally:
+            self._writer.shutdown()
+            self._landing.discard()
+            self._dead_letters.discard()
+            self.con.close()

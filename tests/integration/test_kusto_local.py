@@ -271,6 +271,24 @@ def test_local_overrides_return_the_production_columns() -> None:
         assert local == [name for name, _ in production[call]], call
 
 
+def test_local_dedup_views_return_the_production_columns() -> None:
+    from ingest.kusto_validate import result_columns
+
+    views = kusto_local.local_views()
+    production = _view_queries()
+    assert set(views) == {"LlmUsageDedup", "ApimRequestsDedup"}
+    bodies = [production[name] for name in views] + [body for _, body in views.values()]
+    columns = result_columns(bodies)
+    con = kusto_local.connect()
+    for name, (_, body) in views.items():
+        # Same names and types as take_any(*) (the language service's view), in another order.
+        expected = dict(columns[production[name]] or [])
+        assert expected
+        assert dict(columns[body] or []) == expected, name
+        local = con.execute(f'SELECT * FROM "{name}" LIMIT 0').description
+        assert {d[0] for d in local} == set(expected), name
+
+
 def test_every_dashboard_tile_runs_on_the_local_store() -> None:
     from ingest.dashboard import TILES, with_time_range
 
