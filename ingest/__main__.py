@@ -4,4 +4,5 @@ import sys
 
 from ingest.cli import main
 
-sys.exit(main())
+if __name__ == "__main__":  # not when a replay worker (spawn) imports this module
+    sys.exit(main())

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 
 import orjson
 
+from ingest import core_build
 from ingest.config import CoreSettings
 from ingest.errors import ConfigError
 from ingest.model import BatchCounts
@@ -173,44 +174,42 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
 def cmd_replay(args: argparse.Namespace) -> int:
     """Push files through the Functions app's batch path into the local store."""
-    import time
-
-    from ingest.pipeline import run_batch
+    from ingest.replay import BATCH_EVENTS, ReplayStats, default_workers, replay
     from ingest.sinks.local import LocalSink
 
-    pipeline = Pipeline(_settings(args))
+    def progress(stats: ReplayStats) -> None:
+        if sys.stderr.isatty():
+            total = stats.counts
+            print(
+                f"\rreplay: {total.events:,} events, {total.records:,} records, "
+                f"{stats.rate:,.0f}/s",
+                end="",
+                file=sys.stderr,
+            )
+
+    settings = _settings(args)
+    workers = default_workers() if args.workers is None else args.workers
     sink = LocalSink(args.db)
-    total = BatchCounts()
-    started = time.perf_counter()
-    last_report = started
-    failed = False
-    for path in args.paths:
-        events = iter_events(path)
-        try:
-            while batch := list(itertools.islice(events, args.batch)):
-                total.add(run_batch(pipeline, sink, batch, final_attempt=True).counts())
-                now = time.perf_counter()
-                if now - last_report >= 1 and sys.stderr.isatty():
-                    rate = total.records / (now - started)
-                    print(
-                        f"\rreplay: {total.events:,} events, {total.records:,} records, "
-                        f"{rate:,.0f}/s",
-                        end="",
-                        file=sys.stderr,
-                    )
-                    last_report = now
-        except SourceError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            failed = True
-    sink.close()
-    seconds = time.perf_counter() - started
-    rate = total.records / seconds if seconds else 0.0
-    counts = " ".join(f"{k}={v}" for k, v in total.as_dict().items())
+    try:
+        stats = replay(
+            args.paths,
+            sink,
+            settings,
+            workers=workers,
+            batch_events=args.batch or BATCH_EVENTS,
+            progress=progress,
+        )
+    finally:
+        sink.close()
+    for error in stats.errors:
+        print(f"error: {error}", file=sys.stderr)
+    counts = " ".join(f"{k}={v}" for k, v in stats.counts.as_dict().items())
     print(
-        f"\rreplay: {counts} seconds={seconds:.1f} rate={rate:,.0f} records/s -> {args.db}",
+        f"\rreplay: {counts} seconds={stats.seconds:.1f} rate={stats.rate:,.0f} records/s "
+        f"workers={stats.workers} core={core_build()} -> {args.db}",
         file=sys.stderr,
     )
-    return 1 if failed else 0
+    return 1 if stats.errors else 0
 
 
 def cmd_query(args: argparse.Namespace) -> int:
@@ -357,7 +356,12 @@ def build_parser() -> argparse.ArgumentParser:
         "paths", nargs="+", metavar="PATH", help=".json, .jsonl, .avro (Capture) or -"
     )
     replay.add_argument("--db", default=str(DEFAULT_DB), help="DuckDB file of the local store")
-    replay.add_argument("--batch", type=int, default=500, help="events per batch")
+    replay.add_argument("--batch", type=int, help="events per batch (default: 100)")
+    replay.add_argument(
+        "--workers",
+        type=int,
+        help="processes that flatten events (default: one per core; 0: all in this process)",
+    )
     replay.add_argument(
         "--capture-text", choices=[m.value for m in CaptureMode], help="override CAPTURE_TEXT"
     )

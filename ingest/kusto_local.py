@@ -13,21 +13,18 @@ This is where every local stand-in for an ADX feature lives (one place, as issue
 
 from __future__ import annotations
 
-import os
 import re
-import tempfile
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from functools import cache
-from pathlib import Path
 from typing import Any
 
 import duckdb
 import duckdb_kql
-import orjson
 
 from ingest.kusto import KUSTO_DIR, TABLES, functions, load_statements, split_statements
 from ingest.schema import LANDING_TABLE, load_table
+from ingest.sinks.spool import RowsFile, Spooled
 
 DUCKDB_TYPES = {
     "string": "VARCHAR",
@@ -120,41 +117,13 @@ def _sql_type(kind: str) -> str:
     return DUCKDB_TYPES[kind]
 
 
-class RowsFile:
-    """Rows spooled to a JSON array file, for one bulk insert (they wait on disk, not in memory)."""
-
-    def __init__(self) -> None:
-        fd, self.path = tempfile.mkstemp(prefix="ingest-rows-", suffix=".json")
-        self._out = os.fdopen(fd, "wb")
-        self.rows = 0
-
-    def add(self, rows: Sequence[Mapping[str, Any]]) -> None:
-        """Append rows (dicts keyed by column name)."""
-        if rows:
-            self._out.write(b"," if self.rows else b"[")
-            self._out.write(orjson.dumps(rows, default=str)[1:-1])
-            self.rows += len(rows)
-
-    def close(self) -> None:
-        """Finish the file (idempotent)."""
-        if not self._out.closed:
-            self._out.write(b"]" if self.rows else b"[]")
-            self._out.close()
-
-    def discard(self) -> None:
-        """Remove the file."""
-        self.close()
-        Path(self.path).unlink(missing_ok=True)
-
-
-def insert_file(con: duckdb.DuckDBPyConnection, table: str, rows: RowsFile) -> None:
-    """Append the rows of a ``RowsFile`` to a local table in one bulk read, then remove the file.
+def insert_spooled(con: duckdb.DuckDBPyConnection, table: str, rows: Spooled) -> None:
+    """Append the rows of a spool file to a local table in one bulk read, then remove the file.
 
     DuckDB reads the JSON in bulk: far faster than row by row, and the same JSON the sink ingests
     into ADX. Columns are read as text and cast as the table says.
     """
     try:
-        rows.close()
         if not rows.rows:
             return
         schema = load_table(table)
@@ -177,7 +146,7 @@ def insert_rows(
     """Append rows (dicts keyed by column name) to a local table."""
     spool = RowsFile()
     spool.add(list(rows))
-    insert_file(con, table, spool)
+    insert_spooled(con, table, spool.finish())
 
 
 def query(con: duckdb.DuckDBPyConnection, kql: str) -> list[dict[str, Any]]:

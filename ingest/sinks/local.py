@@ -7,6 +7,7 @@ queried with ``python -m ingest query``.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
@@ -15,6 +16,7 @@ from typing import Any
 from ingest import kusto_local
 from ingest.schema import DEAD_LETTER_TABLE, LANDING_TABLE
 from ingest.sinks.base import BatchId, Rows
+from ingest.sinks.spool import SpooledBatch, SpoolSink
 
 DEFAULT_DB = Path(".local") / "apimlogs.duckdb"
 """Where the demo and the commands keep the store unless told otherwise (git-ignored)."""
@@ -27,27 +29,30 @@ transactions are much cheaper than many small ones. Rows wait as JSON in a tempo
 1.6 KB each without text), not as Python objects, so the buffer costs no memory.
 """
 
-MEMORY_LIMIT = "128MB"
+MEMORY_LIMIT = "64MB"
 """DuckDB's memory for the store (it spills to disk beyond): keeps a long replay's memory flat."""
 
 CHECKPOINT_THRESHOLD = "256MB"
 """WAL size that makes DuckDB checkpoint (its default, 16 MB, rewrote the file every batch)."""
 
 
+MAX_PENDING = 3
+"""Spooled transactions that may wait for the store before writers are held back (on disk)."""
+
+
 class LocalSink:
     """A Sink writing into the local store.
 
-    Rows are encoded as they arrive and land in transactions of about ``flush_rows`` rows. A
-    transaction runs on a background thread (DuckDB works without the GIL), so the next batches
-    are flattened while the previous ones land; at most one transaction is in flight, and its
-    failure is raised by the next ``write``, ``flush``, ``query`` or ``close``.
+    Rows are spooled as they arrive (``SpoolSink``) and land in transactions of about
+    ``flush_rows`` rows, run in order on a background thread (DuckDB works without the GIL), so
+    the next batches are flattened while the previous ones land. ``land`` takes transactions
+    spooled elsewhere (replay workers). A transaction's failure is raised by the next call.
     """
 
     def __init__(self, path: str | Path = DEFAULT_DB, *, flush_rows: int = FLUSH_ROWS) -> None:
         self.flush_rows = flush_rows
-        self._landing = kusto_local.RowsFile()
-        self._dead_letters = kusto_local.RowsFile()
-        self._in_flight: Future[None] | None = None
+        self._spool = SpoolSink(flush_rows)
+        self._pending: deque[Future[None]] = deque()
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="local-store")
         target = Path(path)
         if str(path) != ":memory:":
@@ -58,44 +63,44 @@ class LocalSink:
         self.con.execute(f"SET checkpoint_threshold = '{CHECKPOINT_THRESHOLD}'")
 
     def write(self, batch: BatchId, tables: Mapping[str, Rows], *, final_attempt: bool) -> None:
-        """Take a batch's rows; they land (all or nothing) with the next transaction."""
-        self._landing.add(tables.get(LANDING_TABLE, ()))
-        self._dead_letters.add(tables.get(DEAD_LETTER_TABLE, ()))
-        if self._landing.rows + self._dead_letters.rows >= self.flush_rows:
-            self._start_transaction()
+        """Take a batch's rows; they land (all or nothing) with the transaction they spool into."""
+        self._spool.write(batch, tables, final_attempt=final_attempt)
+        for spooled in self._spool.take_ready():
+            self.land(spooled)
+
+    def land(self, spooled: SpooledBatch) -> None:
+        """Queue a spooled transaction (waits while ``MAX_PENDING`` are queued)."""
+        self._reap(block=len(self._pending) >= MAX_PENDING)
+        self._pending.append(self._writer.submit(self._land, spooled))
 
     def flush(self) -> None:
         """Land every buffered row and wait until the store has committed them."""
-        self._start_transaction()
-        self._wait()
+        for spooled in self._spool.finish():
+            self.land(spooled)
+        self._spool = SpoolSink(self.flush_rows)
+        while self._pending:
+            self._reap(block=True)
 
-    def _start_transaction(self) -> None:
-        if not self._landing.rows and not self._dead_letters.rows:
-            return
-        self._wait()  # one transaction at a time: memory stays bounded
-        landing, dead_letters = self._landing, self._dead_letters
-        self._landing, self._dead_letters = kusto_local.RowsFile(), kusto_local.RowsFile()
-        self._in_flight = self._writer.submit(self._land, landing, dead_letters)
+    def _reap(self, *, block: bool) -> None:
+        """Collect finished transactions (the oldest one, waiting for it, if ``block``)."""
+        while self._pending and (block or self._pending[0].done()):
+            self._pending.popleft().result()  # re-raises the transaction's error
+            block = False
 
-    def _wait(self) -> None:
-        in_flight, self._in_flight = self._in_flight, None
-        if in_flight is not None:
-            in_flight.result()  # re-raises the transaction's error
-
-    def _land(self, landing: kusto_local.RowsFile, dead_letters: kusto_local.RowsFile) -> None:
+    def _land(self, spooled: SpooledBatch) -> None:
         """Land rows and run the update policies, in one transaction, as ADX does."""
-        self.con.execute("BEGIN TRANSACTION")
         try:
-            kusto_local.insert_file(self.con, LANDING_TABLE, landing)
-            kusto_local.insert_file(self.con, DEAD_LETTER_TABLE, dead_letters)
-            kusto_local.apply_update_policies(self.con, transaction=False)
-        except Exception:
-            self.con.execute("ROLLBACK")
-            raise
+            self.con.execute("BEGIN TRANSACTION")
+            try:
+                kusto_local.insert_spooled(self.con, LANDING_TABLE, spooled.landing)
+                kusto_local.insert_spooled(self.con, DEAD_LETTER_TABLE, spooled.dead_letters)
+                kusto_local.apply_update_policies(self.con, transaction=False)
+            except Exception:
+                self.con.execute("ROLLBACK")
+                raise
+            self.con.execute("COMMIT")
         finally:
-            landing.discard()
-            dead_letters.discard()
-        self.con.execute("COMMIT")
+            spooled.discard()
 
     def query(self, kql: str) -> list[dict[str, Any]]:
         """Rows of any KQL over the store (buffered rows are landed first)."""
@@ -107,7 +112,7 @@ class LocalSink:
         try:
             self.flush()
         finally:
-            self._writer.shutdown()
-            self._landing.discard()
-            self._dead_letters.discard()
+            self._writer.shutdown(cancel_futures=True)
+            for spooled in self._spool.finish():
+                spooled.discard()
             self.con.close()

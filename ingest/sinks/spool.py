@@ -1,0 +1,111 @@
+"""Rows spooled to JSON files on their way into the local store.
+
+A batch's rows are encoded once, as they arrive, into a temporary JSON array file; the store reads
+a whole file in one bulk insert. Rows wait on disk, not in memory, and a file can be handed from
+the process that flattened the events to the one that owns the store. No DuckDB here: replay
+workers import this module, not the store's.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from ingest.schema import DEAD_LETTER_TABLE, LANDING_TABLE
+from ingest.sinks.base import BatchId, Rows
+
+
+@dataclass(frozen=True)
+class Spooled:
+    """A finished spool file: a JSON array of ``rows`` rows (none: nothing to insert)."""
+
+    path: str
+    rows: int
+
+    def discard(self) -> None:
+        """Remove the file."""
+        Path(self.path).unlink(missing_ok=True)
+
+
+class RowsFile:
+    """Rows being appended to a JSON array file."""
+
+    def __init__(self) -> None:
+        fd, self.path = tempfile.mkstemp(prefix="ingest-rows-", suffix=".json")
+        self._out = os.fdopen(fd, "wb")
+        self.rows = 0
+
+    def add(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Append rows (dicts keyed by column name)."""
+        if rows:
+            self._out.write(b"," if self.rows else b"[")
+            self._out.write(orjson.dumps(rows, default=str)[1:-1])
+            self.rows += len(rows)
+
+    def finish(self) -> Spooled:
+        """Close the array and the file."""
+        if not self._out.closed:
+            self._out.write(b"]" if self.rows else b"[]")
+            self._out.close()
+        return Spooled(self.path, self.rows)
+
+
+@dataclass(frozen=True)
+class SpooledBatch:
+    """The landing rows and dead letters of one future store transaction."""
+
+    landing: Spooled
+    dead_letters: Spooled
+
+    @property
+    def rows(self) -> int:
+        """Rows in both files."""
+        return self.landing.rows + self.dead_letters.rows
+
+    def discard(self) -> None:
+        """Remove both files."""
+        self.landing.discard()
+        self.dead_letters.discard()
+
+
+class SpoolSink:
+    """A Sink that spools rows into files of about ``flush_rows`` rows, for the local store."""
+
+    def __init__(self, flush_rows: int) -> None:
+        self.flush_rows = flush_rows
+        self._landing = RowsFile()
+        self._dead_letters = RowsFile()
+        self._ready: list[SpooledBatch] = []
+
+    def write(self, batch: BatchId, tables: Mapping[str, Rows], *, final_attempt: bool) -> None:
+        """Encode a batch's rows; a full spool becomes ready to land."""
+        self._landing.add(tables.get(LANDING_TABLE, ()))
+        self._dead_letters.add(tables.get(DEAD_LETTER_TABLE, ()))
+        if self._landing.rows + self._dead_letters.rows >= self.flush_rows:
+            self._ready.append(self._swap(renew=True))
+
+    def take_ready(self) -> list[SpooledBatch]:
+        """The full spools written since the last call."""
+        ready, self._ready = self._ready, []
+        return ready
+
+    def finish(self) -> list[SpooledBatch]:
+        """Every spool not yet taken, the partial one included; the sink takes no more rows."""
+        last = self._swap(renew=False)
+        if last.rows:
+            self._ready.append(last)
+        else:
+            last.discard()
+        return self.take_ready()
+
+    def _swap(self, *, renew: bool) -> SpooledBatch:
+        full = SpooledBatch(self._landing.finish(), self._dead_letters.finish())
+        if renew:
+            self._landing, self._dead_letters = RowsFile(), RowsFile()
+        return full
