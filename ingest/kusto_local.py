@@ -121,19 +121,16 @@ def insert_spooled(con: duckdb.DuckDBPyConnection, table: str, rows: Spooled) ->
     """Append the rows of a spool file to a local table in one bulk read, then remove the file.
 
     DuckDB reads the JSON in bulk: far faster than row by row, and the same JSON the sink ingests
-    into ADX. Columns are read as text and cast as the table says.
+    into ADX. Each value is read straight into its column's type (ISO 8601 text for datetimes).
     """
     try:
         if not rows.rows:
             return
         schema = load_table(table)
-        columns = ", ".join(f"'{c.name}': 'VARCHAR'" for c in schema.columns)
-        select = ", ".join(
-            f'CAST("{c.name}" AS {_sql_type(c.type)}) AS "{c.name}"' for c in schema.columns
-        )
+        columns = ", ".join(f"'{c.name}': '{_sql_type(c.type)}'" for c in schema.columns)
         con.execute(
-            f'INSERT INTO "{table}" BY NAME SELECT {select} FROM read_json(?, '
-            f"format = 'array', columns = {{{columns}}})",
+            f'INSERT INTO "{table}" BY NAME SELECT * FROM read_json(?, '
+            f"format = 'newline_delimited', columns = {{{columns}}})",
             [rows.path],
         )
     finally:

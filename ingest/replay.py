@@ -27,13 +27,16 @@ from ingest.config import CoreSettings
 from ingest.model import BatchCounts, EventInput
 from ingest.pipeline import Pipeline, run_batch
 from ingest.sinks.spool import SpooledBatch, SpoolSink
-from ingest.sources import SourceError, iter_events
+from ingest.sources import SourceError, iter_events, line_ranges, read_line_range
 
 if TYPE_CHECKING:  # workers import this module: they must not load DuckDB
     from ingest.sinks.local import LocalSink
 
 BATCH_EVENTS = 100
 """Events per batch: Event Hub events can be large (up to 1 MB), so few are in flight at once."""
+
+RANGE_BYTES = 4 << 20
+"""Bytes of a JSON-lines file per worker task: workers read their part of the file themselves."""
 
 MAX_WORKERS = 4
 """Worker processes at most (each one costs about 40 MB)."""
@@ -68,30 +71,67 @@ class WorkerError(RuntimeError):
     """A replay worker failed (its traceback is the message)."""
 
 
+@dataclass(frozen=True)
+class LineRange:
+    """A task: the lines of a JSON-lines file that start in ``[start, end)`` (the worker reads)."""
+
+    path: str
+    start: int
+    end: int
+
+
+Task = list[EventInput] | LineRange
+"""Events read by the parent, or a part of a JSON-lines file for the worker to read itself."""
+
+
 def _work(
-    settings: CoreSettings, flush_rows: int, tasks: Any, results: Any
+    settings: CoreSettings, flush_rows: int, batch_events: int, tasks: Any, results: Any
 ) -> None:  # pragma: no cover - runs in a worker process (tested through replay())
     """A worker: flatten batches through the Functions app's path, spool rows, report spools."""
     try:
         pipeline = Pipeline(settings)
         spool = SpoolSink(flush_rows)
-        while (events := tasks.get()) is not None:
-            counts = run_batch(pipeline, spool, events, final_attempt=True).counts()
-            results.put(("batch", counts, spool.take_ready()))
+        while (task := tasks.get()) is not None:
+            if isinstance(task, LineRange):
+                events = read_line_range(task.path, task.start, task.end)
+                batches: Iterable[list[EventInput]] = _chunks(events, batch_events)
+            else:
+                batches = [task]
+            for batch in batches:
+                counts = run_batch(pipeline, spool, batch, final_attempt=True).counts()
+                results.put(("batch", counts, spool.take_ready()))
         results.put(("done", BatchCounts(), spool.finish()))
     except BaseException:  # noqa: BLE001 - reported to the parent, which raises it
         results.put(("error", traceback.format_exc(), []))
 
 
+def _chunks(events: Iterable[EventInput], size: int) -> Iterator[list[EventInput]]:
+    iterator = iter(events)
+    while batch := list(itertools.islice(iterator, size)):
+        yield batch
+
+
 def _batches(paths: Iterable[str], size: int, stats: ReplayStats) -> Iterator[list[EventInput]]:
     """Batches of events of every readable input; unreadable ones go to ``stats.errors``."""
     for path in paths:
-        events = iter_events(path)
         try:
-            while batch := list(itertools.islice(events, size)):
-                yield batch
+            yield from _chunks(iter_events(path), size)
         except SourceError as exc:
             stats.errors.append(str(exc))
+
+
+def _tasks(paths: Iterable[str], size: int, stats: ReplayStats) -> Iterator[Task]:
+    """Work for the workers: JSON-lines files by byte range, anything else as read batches."""
+    for path in paths:
+        if path != "-" and path.lower().endswith(".jsonl"):
+            try:
+                ranges = line_ranges(path, RANGE_BYTES)
+            except SourceError as exc:
+                stats.errors.append(str(exc))
+                continue
+            yield from (LineRange(path, start, end) for start, end in ranges)
+        else:
+            yield from _batches([path], size, stats)
 
 
 def replay(
@@ -126,18 +166,18 @@ def replay(
             report()
         sink.flush()
     else:
-        _replay_on_workers(
-            _batches(paths, batch_events, stats), sink, settings, workers, stats, report
-        )
+        tasks = _tasks(paths, batch_events, stats)
+        _replay_on_workers(tasks, sink, settings, workers, batch_events, stats, report)
     stats.seconds = time.perf_counter() - started
     return stats
 
 
 def _replay_on_workers(
-    batches: Iterable[list[EventInput]],
+    batches: Iterable[Task],
     sink: LocalSink,
     settings: CoreSettings,
     workers: int,
+    batch_events: int,
     stats: ReplayStats,
     report: Callable[[], None],
 ) -> None:
@@ -147,7 +187,7 @@ def _replay_on_workers(
     processes: list[SpawnProcess] = [
         context.Process(
             target=_work,
-            args=(settings, sink.flush_rows, tasks, results),
+            args=(settings, sink.flush_rows, batch_events, tasks, results),
             name=f"ingest-replay-{n}",
             daemon=True,
         )

@@ -40,6 +40,38 @@ def _lines(stream: BinaryIO) -> Iterator[EventInput]:
             yield EventInput(line.rstrip(b"\r\n"))
 
 
+def line_ranges(path: str, size: int) -> list[tuple[int, int]]:
+    """Byte ranges of about ``size`` bytes covering a JSON-lines file (see ``read_line_range``)."""
+    try:
+        length = Path(path).stat().st_size
+    except OSError as exc:
+        raise SourceError(f"cannot read `{path}`: {exc.strerror or exc}") from exc
+    return [(start, min(start + size, length)) for start in range(0, length, size)]
+
+
+def read_line_range(path: str, start: int, end: int) -> Iterator[EventInput]:
+    """The events of a JSON-lines file whose lines start in ``[start, end)``.
+
+    Ranges that tile a file yield each line exactly once, so several processes can share a file
+    without one of them reading it all.
+    """
+    try:
+        stream = Path(path).open("rb", buffering=READ_BUFFER)  # noqa: SIM115 - closed below
+    except OSError as exc:
+        raise SourceError(f"cannot read `{path}`: {exc.strerror or exc}") from exc
+    with stream:
+        if start:
+            stream.seek(start - 1)
+            if stream.read(1) != b"\n":
+                stream.readline()  # the line that starts before `start` is the previous range's
+        while stream.tell() < end:
+            line = stream.readline()
+            if not line:
+                return
+            if line.strip():
+                yield EventInput(line.rstrip(b"\r\n"))
+
+
 def _capture_meta(record: dict[str, Any], partition: str) -> EventMeta:
     try:
         enqueued = to_datetime(

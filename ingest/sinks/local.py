@@ -32,6 +32,10 @@ transactions are much cheaper than many small ones. Rows wait as JSON in a tempo
 MEMORY_LIMIT = "64MB"
 """DuckDB's memory for the store (it spills to disk beyond): keeps a long replay's memory flat."""
 
+THREADS = 1
+"""DuckDB threads: one, as replay workers flatten on the other cores (and each thread of the JSON
+reader takes a 32 MB buffer, which two threads would not find within ``MEMORY_LIMIT``)."""
+
 CHECKPOINT_THRESHOLD = "256MB"
 """WAL size that makes DuckDB checkpoint (its default, 16 MB, rewrote the file every batch)."""
 
@@ -59,6 +63,7 @@ class LocalSink:
             target.parent.mkdir(parents=True, exist_ok=True)
         self.con = kusto_local.connect(str(path))
         self.con.execute(f"SET memory_limit = '{MEMORY_LIMIT}'")
+        self.con.execute(f"SET threads = {THREADS}")
         self.con.execute("SET preserve_insertion_order = false")
         self.con.execute(f"SET checkpoint_threshold = '{CHECKPOINT_THRESHOLD}'")
 

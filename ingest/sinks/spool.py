@@ -1,6 +1,6 @@
 """Rows spooled to JSON files on their way into the local store.
 
-A batch's rows are encoded once, as they arrive, into a temporary JSON array file; the store reads
+A batch's rows are encoded once, as they arrive, into a temporary JSON-lines file; the store reads
 a whole file in one bulk insert. Rows wait on disk, not in memory, and a file can be handed from
 the process that flattened the events to the one that owns the store. No DuckDB here: replay
 workers import this module, not the store's.
@@ -23,7 +23,7 @@ from ingest.sinks.base import BatchId, Rows
 
 @dataclass(frozen=True)
 class Spooled:
-    """A finished spool file: a JSON array of ``rows`` rows (none: nothing to insert)."""
+    """A finished spool file: ``rows`` rows as newline-delimited JSON (none: nothing to insert)."""
 
     path: str
     rows: int
@@ -34,7 +34,7 @@ class Spooled:
 
 
 class RowsFile:
-    """Rows being appended to a JSON array file."""
+    """Rows being appended to a newline-delimited JSON file (DuckDB reads it fastest)."""
 
     def __init__(self) -> None:
         fd, self.path = tempfile.mkstemp(prefix="ingest-rows-", suffix=".json")
@@ -43,16 +43,14 @@ class RowsFile:
 
     def add(self, rows: Sequence[Mapping[str, Any]]) -> None:
         """Append rows (dicts keyed by column name)."""
-        if rows:
-            self._out.write(b"," if self.rows else b"[")
-            self._out.write(orjson.dumps(rows, default=str)[1:-1])
-            self.rows += len(rows)
+        write, dumps = self._out.write, orjson.dumps
+        for row in rows:
+            write(dumps(row, default=str, option=orjson.OPT_APPEND_NEWLINE))
+        self.rows += len(rows)
 
     def finish(self) -> Spooled:
-        """Close the array and the file."""
-        if not self._out.closed:
-            self._out.write(b"]" if self.rows else b"[]")
-            self._out.close()
+        """Close the file."""
+        self._out.close()
         return Spooled(self.path, self.rows)
 
 
