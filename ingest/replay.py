@@ -85,21 +85,29 @@ Task = list[EventInput] | LineRange
 
 
 def _work(
-    settings: CoreSettings, flush_rows: int, batch_events: int, tasks: Any, results: Any
+    settings: CoreSettings,
+    flush_rows: int,
+    batch_events: int,
+    folder: str,
+    tasks: Any,
+    results: Any,
 ) -> None:  # pragma: no cover - runs in a worker process (tested through replay())
     """A worker: flatten batches through the Functions app's path, spool rows, report spools."""
     try:
         pipeline = Pipeline(settings)
-        spool = SpoolSink(flush_rows)
+        spool = SpoolSink(flush_rows, folder)
         while (task := tasks.get()) is not None:
             if isinstance(task, LineRange):
                 events = read_line_range(task.path, task.start, task.end)
                 batches: Iterable[list[EventInput]] = _chunks(events, batch_events)
             else:
                 batches = [task]
-            for batch in batches:
-                counts = run_batch(pipeline, spool, batch, final_attempt=True).counts()
-                results.put(("batch", counts, spool.take_ready()))
+            try:
+                for batch in batches:
+                    counts = run_batch(pipeline, spool, batch, final_attempt=True).counts()
+                    results.put(("batch", counts, spool.take_ready()))
+            except SourceError as exc:  # an input that cannot be read, as in one process
+                results.put(("unreadable", str(exc), spool.take_ready()))
         results.put(("done", BatchCounts(), spool.finish()))
     except BaseException:  # noqa: BLE001 - reported to the parent, which raises it
         results.put(("error", traceback.format_exc(), []))
@@ -187,7 +195,7 @@ def _replay_on_workers(
     processes: list[SpawnProcess] = [
         context.Process(
             target=_work,
-            args=(settings, sink.flush_rows, batch_events, tasks, results),
+            args=(settings, sink.flush_rows, batch_events, sink.spool_folder, tasks, results),
             name=f"ingest-replay-{n}",
             daemon=True,
         )
@@ -195,7 +203,14 @@ def _replay_on_workers(
     ]
     for process in processes:
         process.start()
-    running = workers
+    running = workers  # workers that have not said "done"
+
+    def check_alive() -> None:
+        # "done" is a worker's last message and reaches the pipe before the worker exits, so
+        # fewer live workers than running ones means one died without finishing.
+        if sum(p.is_alive() for p in processes) < running:
+            codes = [p.exitcode for p in processes if p.exitcode]
+            raise WorkerError(f"a replay worker died without a word (exit codes {codes})")
 
     def collect(*, block: bool) -> None:
         nonlocal running
@@ -203,15 +218,17 @@ def _replay_on_workers(
             try:
                 kind, payload, spooled = results.get(block=block, timeout=1 if block else None)
             except queue.Empty:
-                if block and not all(p.is_alive() for p in processes):
-                    raise WorkerError("a replay worker died without a word") from None
+                check_alive()
                 if block:
                     continue
                 return
             _land_all(sink, spooled)
             if kind == "error":
                 raise WorkerError(str(payload))
-            if kind == "done":
+            if kind == "unreadable":
+                if payload not in stats.errors:
+                    stats.errors.append(payload)
+            elif kind == "done":
                 running -= 1
             else:
                 stats.counts.add(payload)
@@ -219,19 +236,20 @@ def _replay_on_workers(
             if block:
                 return
 
+    def send(task: Task | None) -> None:
+        while True:  # a full queue: collect meanwhile (a worker's failure is raised here)
+            try:
+                tasks.put(task, timeout=0.05)
+                return
+            except queue.Full:
+                collect(block=False)
+
     try:
         for batch in batches:
-            while True:
-                try:
-                    tasks.put(batch, timeout=0.05)
-                    break
-                except queue.Full:
-                    collect(block=False)
-                    if not all(p.is_alive() for p in processes):
-                        raise WorkerError("a replay worker died without a word") from None
+            send(batch)
             collect(block=False)
         for _ in processes:
-            tasks.put(None)
+            send(None)
         while running:
             collect(block=True)
         sink.flush()
@@ -240,6 +258,9 @@ def _replay_on_workers(
             if process.is_alive():
                 process.terminate()
             process.join()
+        for channel in (tasks, results):  # on failure, tasks may still wait in a pipe nobody reads
+            channel.cancel_join_thread()
+            channel.close()
 
 
 def _land_all(sink: LocalSink, spooled: list[SpooledBatch]) -> None:

@@ -7,6 +7,8 @@ queried with ``python -m ingest query``.
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from collections import deque
 from collections.abc import Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -55,7 +57,8 @@ class LocalSink:
 
     def __init__(self, path: str | Path = DEFAULT_DB, *, flush_rows: int = FLUSH_ROWS) -> None:
         self.flush_rows = flush_rows
-        self._spool = SpoolSink(flush_rows)
+        self._spool_folder = ""
+        self._spool: SpoolSink | None = None
         self._pending: deque[Future[None]] = deque()
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="local-store")
         target = Path(path)
@@ -67,8 +70,17 @@ class LocalSink:
         self.con.execute("SET preserve_insertion_order = false")
         self.con.execute(f"SET checkpoint_threshold = '{CHECKPOINT_THRESHOLD}'")
 
+    @property
+    def spool_folder(self) -> str:
+        """Where rows wait for their transaction (made when first needed, removed by ``close``)."""
+        if not self._spool_folder:
+            self._spool_folder = tempfile.mkdtemp(prefix="ingest-spool-")
+        return self._spool_folder
+
     def write(self, batch: BatchId, tables: Mapping[str, Rows], *, final_attempt: bool) -> None:
         """Take a batch's rows; they land (all or nothing) with the transaction they spool into."""
+        if self._spool is None:
+            self._spool = SpoolSink(self.flush_rows, self.spool_folder)
         self._spool.write(batch, tables, final_attempt=final_attempt)
         for spooled in self._spool.take_ready():
             self.land(spooled)
@@ -80,9 +92,10 @@ class LocalSink:
 
     def flush(self) -> None:
         """Land every buffered row and wait until the store has committed them."""
-        for spooled in self._spool.finish():
-            self.land(spooled)
-        self._spool = SpoolSink(self.flush_rows)
+        if self._spool is not None:
+            for spooled in self._spool.finish():
+                self.land(spooled)
+            self._spool = None
         while self._pending:
             self._reap(block=True)
 
@@ -118,6 +131,6 @@ class LocalSink:
             self.flush()
         finally:
             self._writer.shutdown(cancel_futures=True)
-            for spooled in self._spool.finish():
-                spooled.discard()
+            if self._spool_folder:
+                shutil.rmtree(self._spool_folder, ignore_errors=True)
             self.con.close()

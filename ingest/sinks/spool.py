@@ -13,7 +13,7 @@ import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import orjson
 
@@ -30,19 +30,29 @@ class Spooled:
 
     def discard(self) -> None:
         """Remove the file."""
-        Path(self.path).unlink(missing_ok=True)
+        if self.path:
+            Path(self.path).unlink(missing_ok=True)
 
 
 class RowsFile:
-    """Rows being appended to a newline-delimited JSON file (DuckDB reads it fastest)."""
+    """Rows being appended to a newline-delimited JSON file (DuckDB reads it fastest).
 
-    def __init__(self) -> None:
-        fd, self.path = tempfile.mkstemp(prefix="ingest-rows-", suffix=".json")
-        self._out = os.fdopen(fd, "wb")
+    The file is created in ``folder`` (default: the system's temporary folder) with the first row.
+    """
+
+    def __init__(self, folder: str | None = None) -> None:
+        self.folder = folder
+        self.path = ""
         self.rows = 0
+        self._out: BinaryIO | None = None
 
     def add(self, rows: Sequence[Mapping[str, Any]]) -> None:
         """Append rows (dicts keyed by column name)."""
+        if not rows:
+            return
+        if self._out is None:
+            fd, self.path = tempfile.mkstemp(prefix="rows-", suffix=".json", dir=self.folder)
+            self._out = os.fdopen(fd, "wb")
         write, dumps = self._out.write, orjson.dumps
         for row in rows:
             write(dumps(row, default=str, option=orjson.OPT_APPEND_NEWLINE))
@@ -50,7 +60,8 @@ class RowsFile:
 
     def finish(self) -> Spooled:
         """Close the file."""
-        self._out.close()
+        if self._out is not None:
+            self._out.close()
         return Spooled(self.path, self.rows)
 
 
@@ -75,10 +86,11 @@ class SpooledBatch:
 class SpoolSink:
     """A Sink that spools rows into files of about ``flush_rows`` rows, for the local store."""
 
-    def __init__(self, flush_rows: int) -> None:
+    def __init__(self, flush_rows: int, folder: str | None = None) -> None:
         self.flush_rows = flush_rows
-        self._landing = RowsFile()
-        self._dead_letters = RowsFile()
+        self.folder = folder
+        self._landing = RowsFile(folder)
+        self._dead_letters = RowsFile(folder)
         self._ready: list[SpooledBatch] = []
 
     def write(self, batch: BatchId, tables: Mapping[str, Rows], *, final_attempt: bool) -> None:
@@ -105,5 +117,5 @@ class SpoolSink:
     def _swap(self, *, renew: bool) -> SpooledBatch:
         full = SpooledBatch(self._landing.finish(), self._dead_letters.finish())
         if renew:
-            self._landing, self._dead_letters = RowsFile(), RowsFile()
+            self._landing, self._dead_letters = RowsFile(self.folder), RowsFile(self.folder)
         return full

@@ -7,9 +7,11 @@ from pathlib import Path
 
 import fastavro
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ingest.pipeline import Pipeline
-from ingest.sources import SourceError, iter_events
+from ingest.sources import SourceError, iter_events, line_ranges, read_line_range
 from tests.conftest import load_fixture
 
 CAPTURE_SCHEMA = {
@@ -91,3 +93,38 @@ def test_unreadable_inputs_raise_source_error(tmp_path: Path) -> None:
     fake.write_bytes(b"this is not avro")
     with pytest.raises(SourceError, match="not an Avro container"):
         list(iter_events(str(fake)))
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    lines=st.lists(
+        st.one_of(st.binary(max_size=40).map(lambda b: b.replace(b"\n", b"")), st.just(b"")),
+        max_size=30,
+    ),
+    crlf=st.booleans(),
+    trailing=st.booleans(),
+    size=st.integers(min_value=1, max_value=64),
+)
+def test_line_ranges_tile_a_file_and_yield_every_line_once(
+    tmp_path_factory: pytest.TempPathFactory,
+    lines: list[bytes],
+    crlf: bool,
+    trailing: bool,
+    size: int,
+) -> None:
+    # Workers share a JSON-lines file by byte range: together they must read what one reader reads.
+    path = tmp_path_factory.mktemp("ranges") / "events.jsonl"
+    end = b"\r\n" if crlf else b"\n"
+    path.write_bytes(end.join(lines) + (end if trailing and lines else b""))
+    whole = [e.body for e in iter_events(str(path))]
+    ranges = line_ranges(str(path), size)
+    parts = [e.body for start, stop in ranges for e in read_line_range(str(path), start, stop)]
+    assert parts == whole
+    assert [b for b in (line.rstrip(b"\r") for line in lines) if b.strip()] == whole
+
+
+def test_line_ranges_of_a_missing_file_is_a_source_error(tmp_path: Path) -> None:
+    with pytest.raises(SourceError, match="cannot read"):
+        line_ranges(str(tmp_path / "missing.jsonl"), 1024)
+    with pytest.raises(SourceError, match="cannot read"):
+        list(read_line_range(str(tmp_path / "missing.jsonl"), 0, 10))

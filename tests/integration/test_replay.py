@@ -1,0 +1,119 @@
+"""Replay into the local store on worker processes: the same store as one process, errors kept."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from ingest.config import CoreSettings
+from ingest.model import EventInput
+from ingest.pipeline import Pipeline, run_batch
+from ingest.replay import ReplayStats, WorkerError, replay
+from ingest.schema import LANDING_TABLE
+from ingest.simulate import DEFAULT_START, simulate
+from ingest.sinks.base import BatchId
+from ingest.sinks.local import LocalSink
+from ingest.sinks.spool import SpoolSink
+from tests.conftest import load_fixture
+from tests.unit.test_sources import write_capture
+
+SNAPSHOT = (
+    "LlmUsage | summarize Rows = count(), Ids = dcount(RecordId), Tokens = sum(TotalTokens) "
+    "| extend Requests = toscalar(ApimRequests | count), "
+    "DeadLetters = toscalar(IngestDeadLetters | count), "
+    "Messages = toscalar(LlmMessages | count)"
+)
+
+
+@pytest.fixture(scope="module")
+def bodies() -> list[bytes]:
+    events, _ = simulate(5, DEFAULT_START, 1.0, 20.0)
+    return list(events)  # simulate streams
+
+
+@pytest.fixture(scope="module")
+def events(tmp_path_factory: pytest.TempPathFactory, bodies: list[bytes]) -> Path:
+    path = tmp_path_factory.mktemp("replay") / "events.jsonl"
+    path.write_bytes(b"\n".join(bodies) + b"\n")
+    return path
+
+
+def _replay(
+    paths: list[str], db: Path, *, workers: int, flush_rows: int = 700
+) -> tuple[ReplayStats, list[dict[str, object]]]:
+    sink = LocalSink(db, flush_rows=flush_rows)
+    try:
+        stats = replay(paths, sink, CoreSettings(), workers=workers, batch_events=37)
+        snapshot = sink.query(SNAPSHOT)
+    finally:
+        sink.close()
+    return stats, snapshot
+
+
+def test_workers_fill_the_store_exactly_as_one_process(events: Path, tmp_path: Path) -> None:
+    one, one_store = _replay([str(events)], tmp_path / "one.duckdb", workers=0)
+    many, many_store = _replay([str(events)], tmp_path / "many.duckdb", workers=2)
+    assert one.counts == many.counts
+    assert one.counts.reconciles
+    assert one.counts.records > 1000  # several transactions of 700 rows on each side
+    assert many_store == one_store
+
+
+def test_capture_files_reach_the_workers_as_batches_read_by_the_parent(
+    events: Path, bodies: list[bytes], tmp_path: Path
+) -> None:
+    # Only JSON-lines files are split by byte range; Avro (and stdin, .json) are read here.
+    capture = tmp_path / "capture.avro"
+    write_capture(capture, list(bodies))
+    lines, lines_store = _replay([str(events)], tmp_path / "lines.duckdb", workers=2)
+    avro, avro_store = _replay([str(capture)], tmp_path / "avro.duckdb", workers=2)
+    one, one_store = _replay([str(capture)], tmp_path / "one.duckdb", workers=0)
+    assert avro.counts == one.counts
+    assert avro_store == one_store
+    assert (avro.counts.events, avro.counts.records) == (lines.counts.events, lines.counts.records)
+    assert avro_store[0]["Tokens"] == lines_store[0]["Tokens"]
+
+
+def test_unreadable_inputs_are_reported_and_the_others_replayed(
+    events: Path, tmp_path: Path
+) -> None:
+    folder = tmp_path / "folder.jsonl"  # a JSON-lines path that cannot be read as a file
+    folder.mkdir()
+    paths = [str(tmp_path / "missing.jsonl"), str(folder), str(events)]
+    for workers in (0, 2):
+        stats, store = _replay(paths, tmp_path / f"w{workers}.duckdb", workers=workers)
+        assert len(stats.errors) == 2, stats.errors
+        assert all("cannot read" in e for e in stats.errors)
+        assert stats.counts.reconciles
+        assert store[0]["Rows"] > 0
+
+
+def test_a_failing_worker_stops_the_replay_with_its_traceback(events: Path, tmp_path: Path) -> None:
+    settings = CoreSettings(policy_mapping_file=tmp_path / "no-such-mapping.toml")
+    sink = LocalSink(tmp_path / "store.duckdb")
+    try:
+        with pytest.raises(WorkerError, match="no-such-mapping"):
+            replay([str(events)], sink, settings, workers=2)
+    finally:
+        sink.close()
+
+
+def test_a_failed_transaction_is_raised_and_lands_nothing(tmp_path: Path) -> None:
+    spool = SpoolSink(flush_rows=10_000)
+    result = run_batch(
+        Pipeline(), spool, [EventInput(load_fixture("throttled_429"))], final_attempt=True
+    )
+    broken = dict(result.rows[0], RecordId="broken", DurationMs="not a number")
+    spool.write(BatchId(), {LANDING_TABLE: [broken]}, final_attempt=True)
+    (spooled,) = spool.finish()
+    sink = LocalSink(tmp_path / "store.duckdb")
+    try:
+        sink.land(spooled)
+        with pytest.raises(duckdb.InvalidInputException, match="not a number"):
+            sink.flush()
+        assert sink.query("ApimRequests | count") == [{"Count": 0}]  # all or nothing
+        assert not Path(spooled.landing.path).exists()  # the spool is removed either way
+    finally:
+        sink.close()

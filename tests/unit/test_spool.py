@@ -1,0 +1,49 @@
+"""Rows spooled to JSON-lines files on their way into the local store."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import orjson
+
+from ingest.model import EventInput
+from ingest.pipeline import Pipeline, run_batch
+from ingest.schema import DEAD_LETTER_TABLE, LANDING_TABLE
+from ingest.sinks.base import BatchId
+from ingest.sinks.spool import SpoolSink
+from tests.conftest import load_fixture
+
+
+def _lines(path: str) -> list[dict[str, object]]:
+    return [orjson.loads(line) for line in Path(path).read_bytes().splitlines()]
+
+
+def test_a_spool_holds_the_rows_as_json_lines_and_is_ready_when_full() -> None:
+    sink = SpoolSink(flush_rows=3)
+    rows = [{"RecordId": str(i), "PromptTokens": i, "IsStreaming": i % 2 == 0} for i in range(2)]
+    sink.write(BatchId(), {LANDING_TABLE: rows}, final_attempt=True)
+    assert sink.take_ready() == []  # 2 rows < 3
+    dead = [{"Reason": "not_json", "RawPayload": "x"}]
+    sink.write(BatchId(), {LANDING_TABLE: rows[:1], DEAD_LETTER_TABLE: dead}, final_attempt=True)
+    (full,) = sink.take_ready()
+    assert (full.landing.rows, full.dead_letters.rows, full.rows) == (3, 1, 4)
+    assert _lines(full.landing.path) == [*rows, rows[0]]
+    assert _lines(full.dead_letters.path) == dead
+    full.discard()
+    assert not Path(full.landing.path).exists()
+    assert not Path(full.dead_letters.path).exists()
+
+
+def test_finish_returns_the_partial_spool_and_drops_empty_ones() -> None:
+    sink = SpoolSink(flush_rows=1000)
+    assert sink.finish() == []  # nothing written: no file left behind
+    sink = SpoolSink(flush_rows=1000)
+    result = run_batch(
+        Pipeline(), sink, [EventInput(load_fixture("throttled_429"))], final_attempt=True
+    )
+    (last,) = sink.finish()
+    assert last.landing.rows == len(result.rows) > 0
+    assert [r["RecordId"] for r in _lines(last.landing.path)] == [
+        r["RecordId"] for r in result.rows
+    ]
+    last.discard()
