@@ -117,6 +117,11 @@ def _sql_type(kind: str) -> str:
     return DUCKDB_TYPES[kind]
 
 
+MIN_OBJECT_SIZE = 1 << 20
+"""The JSON reader's object size limit for a spool: at least this, or its longest row (the reader
+allocates buffers of twice this per thread, so small rows keep the store's memory small)."""
+
+
 def insert_spooled(con: duckdb.DuckDBPyConnection, table: str, rows: Spooled) -> None:
     """Append the rows of a spool file to a local table in one bulk read, then remove the file.
 
@@ -130,8 +135,8 @@ def insert_spooled(con: duckdb.DuckDBPyConnection, table: str, rows: Spooled) ->
         columns = ", ".join(f"'{c.name}': '{_sql_type(c.type)}'" for c in schema.columns)
         con.execute(
             f'INSERT INTO "{table}" BY NAME SELECT * FROM read_json(?, '
-            f"format = 'newline_delimited', columns = {{{columns}}})",
-            [rows.path],
+            f"format = 'newline_delimited', maximum_object_size = ?, columns = {{{columns}}})",
+            [rows.path, max(MIN_OBJECT_SIZE, rows.longest + 1)],
         )
     finally:
         rows.discard()

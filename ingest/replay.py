@@ -38,6 +38,9 @@ BATCH_EVENTS = 100
 RANGE_BYTES = 4 << 20
 """Bytes of a JSON-lines file per worker task: workers read their part of the file themselves."""
 
+WORKER_NICENESS = 5
+"""Workers yield the CPU to the store's thread, the replay's critical path, when both want it."""
+
 MAX_WORKERS = 4
 """Worker processes at most (each one costs about 40 MB)."""
 
@@ -94,6 +97,7 @@ def _work(
 ) -> None:  # pragma: no cover - runs in a worker process (tested through replay())
     """A worker: flatten batches through the Functions app's path, spool rows, report spools."""
     try:
+        os.nice(WORKER_NICENESS)
         pipeline = Pipeline(settings)
         spool = SpoolSink(flush_rows, folder)
         while (task := tasks.get()) is not None:

@@ -20,6 +20,9 @@ import orjson
 from ingest.schema import DEAD_LETTER_TABLE, LANDING_TABLE
 from ingest.sinks.base import BatchId, Rows
 
+FLUSH_BYTES = 32 << 20
+"""JSON bytes that make a spool ready whatever its row count: bounds a transaction's memory."""
+
 
 @dataclass(frozen=True)
 class Spooled:
@@ -27,6 +30,8 @@ class Spooled:
 
     path: str
     rows: int
+    longest: int = 0
+    """Bytes of the longest line (the reader's buffer must hold it)."""
 
     def discard(self) -> None:
         """Remove the file."""
@@ -44,6 +49,8 @@ class RowsFile:
         self.folder = folder
         self.path = ""
         self.rows = 0
+        self.bytes = 0
+        self.longest = 0
         self._out: BinaryIO | None = None
 
     def add(self, rows: Sequence[Mapping[str, Any]]) -> None:
@@ -53,16 +60,21 @@ class RowsFile:
         if self._out is None:
             fd, self.path = tempfile.mkstemp(prefix="rows-", suffix=".json", dir=self.folder)
             self._out = os.fdopen(fd, "wb")
-        write, dumps = self._out.write, orjson.dumps
+        write, dumps, longest, size = self._out.write, orjson.dumps, self.longest, 0
         for row in rows:
-            write(dumps(row, default=str, option=orjson.OPT_APPEND_NEWLINE))
+            line = dumps(row, default=str, option=orjson.OPT_APPEND_NEWLINE)
+            write(line)
+            size += len(line)
+            longest = max(longest, len(line))
         self.rows += len(rows)
+        self.bytes += size
+        self.longest = longest
 
     def finish(self) -> Spooled:
         """Close the file."""
         if self._out is not None:
             self._out.close()
-        return Spooled(self.path, self.rows)
+        return Spooled(self.path, self.rows, self.longest)
 
 
 @dataclass(frozen=True)
@@ -84,10 +96,17 @@ class SpooledBatch:
 
 
 class SpoolSink:
-    """A Sink that spools rows into files of about ``flush_rows`` rows, for the local store."""
+    """A Sink that spools rows into files for the local store.
 
-    def __init__(self, flush_rows: int, folder: str | None = None) -> None:
+    A spool is ready to land once it holds ``flush_rows`` rows or ``flush_bytes`` bytes of JSON
+    (rows with captured text are large).
+    """
+
+    def __init__(
+        self, flush_rows: int, folder: str | None = None, flush_bytes: int = FLUSH_BYTES
+    ) -> None:
         self.flush_rows = flush_rows
+        self.flush_bytes = flush_bytes
         self.folder = folder
         self._landing = RowsFile(folder)
         self._dead_letters = RowsFile(folder)
@@ -97,7 +116,11 @@ class SpoolSink:
         """Encode a batch's rows; a full spool becomes ready to land."""
         self._landing.add(tables.get(LANDING_TABLE, ()))
         self._dead_letters.add(tables.get(DEAD_LETTER_TABLE, ()))
-        if self._landing.rows + self._dead_letters.rows >= self.flush_rows:
+        rows = self._landing.rows + self._dead_letters.rows
+        if (
+            rows >= self.flush_rows
+            or self._landing.bytes + self._dead_letters.bytes >= self.flush_bytes
+        ):
             self._ready.append(self._swap(renew=True))
 
     def take_ready(self) -> list[SpooledBatch]:

@@ -47,3 +47,17 @@ def test_finish_returns_the_partial_spool_and_drops_empty_ones() -> None:
         r["RecordId"] for r in result.rows
     ]
     last.discard()
+
+
+def test_a_spool_is_also_ready_when_its_json_reaches_the_byte_bound() -> None:
+    # Rows with captured text are large: the byte bound keeps a transaction's memory small.
+    sink = SpoolSink(flush_rows=1_000_000, flush_bytes=10_000)
+    row = {"RecordId": "r", "PromptText": "x" * 3_000}
+    for _ in range(3):
+        sink.write(BatchId(), {LANDING_TABLE: [row]}, final_attempt=True)
+    assert sink.take_ready() == []  # about 9 KB
+    sink.write(BatchId(), {LANDING_TABLE: [row]}, final_attempt=True)
+    (full,) = sink.take_ready()
+    assert full.landing.rows == 4
+    assert 12_000 < full.landing.longest * 4 == Path(full.landing.path).stat().st_size
+    full.discard()
