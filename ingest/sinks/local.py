@@ -1,8 +1,8 @@
 """The embedded default store: a DuckDB file that runs the same ``kusto/`` KQL as ADX.
 
-Each batch goes to the landing table and through the update policies in one transaction, as in
-ADX; the dedup views' local tables grow with it; any KQL (tables, views, stored functions) can be
-queried with ``python -m ingest query``.
+Rows land in transactions (a few batches' worth): the landing table, then the update policies,
+all or nothing, as in ADX; the dedup views are views (``kusto/local/equivalents.kql``); any KQL
+(tables, views, stored functions) can be queried with ``python -m ingest query``.
 """
 
 from __future__ import annotations
@@ -28,19 +28,19 @@ FLUSH_ROWS = 20_000
 
 Each transaction plans the update policies' SQL once (tens of milliseconds), so a few large
 transactions are much cheaper than many small ones. Rows wait as JSON in a temporary file (about
-1.6 KB each without text), not as Python objects, so the buffer costs no memory.
+1.6 KB each without text), not as Python objects, so the buffer costs no memory; a transaction also
+ends at ``spool.FLUSH_BYTES`` of JSON, whatever its row count.
 """
 
 MEMORY_LIMIT = "64MB"
 """DuckDB's memory for the store (it spills to disk beyond): keeps a long replay's memory flat."""
 
 THREADS = 1
-"""DuckDB threads: one, as replay workers flatten on the other cores (and each thread of the JSON
-reader takes a 32 MB buffer, which two threads would not find within ``MEMORY_LIMIT``)."""
+"""DuckDB threads: one, as replay workers flatten on the other cores (and every thread of the JSON
+reader takes buffers of its own out of ``MEMORY_LIMIT``)."""
 
 CHECKPOINT_THRESHOLD = "256MB"
 """WAL size that makes DuckDB checkpoint (its default, 16 MB, rewrote the file every batch)."""
-
 
 MAX_PENDING = 3
 """Spooled transactions that may wait for the store before writers are held back (on disk)."""
