@@ -13,6 +13,7 @@ peak memory under 300 MB whatever the size. Not a test: numbers only.
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
 import tempfile
@@ -44,6 +45,8 @@ def main() -> None:
         with events.open("wb") as out:
             for body in bodies:
                 out.write(body + b"\n")
+            out.flush()
+            os.fsync(out.fileno())  # the corpus's write-back must not run during the timed replay
         truth = simulator.truth
         size = events.stat().st_size / 1e6
         print(f"corpus: {truth.events:,} events, {truth.records:,} records, {size:,.0f} MB")

@@ -15,6 +15,8 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import duckdb
+
 from ingest import kusto_local
 from ingest.schema import DEAD_LETTER_TABLE, LANDING_TABLE
 from ingest.sinks.base import BatchId, Rows
@@ -64,11 +66,22 @@ class LocalSink:
         target = Path(path)
         if str(path) != ":memory:":
             target.parent.mkdir(parents=True, exist_ok=True)
-        self.con = kusto_local.connect(str(path))
-        self.con.execute(f"SET memory_limit = '{MEMORY_LIMIT}'")
-        self.con.execute(f"SET threads = {THREADS}")
-        self.con.execute("SET preserve_insertion_order = false")
-        self.con.execute(f"SET checkpoint_threshold = '{CHECKPOINT_THRESHOLD}'")
+        # Opened on the store's thread, so that a replay starts its workers meanwhile.
+        self._connection = self._writer.submit(self._connect, str(path))
+
+    @staticmethod
+    def _connect(path: str) -> duckdb.DuckDBPyConnection:
+        con = kusto_local.connect(path)
+        con.execute(f"SET memory_limit = '{MEMORY_LIMIT}'")
+        con.execute(f"SET threads = {THREADS}")
+        con.execute("SET preserve_insertion_order = false")
+        con.execute(f"SET checkpoint_threshold = '{CHECKPOINT_THRESHOLD}'")
+        return con
+
+    @property
+    def con(self) -> duckdb.DuckDBPyConnection:
+        """The store's DuckDB connection (waits until it is open; raises if it could not be)."""
+        return self._connection.result()
 
     @property
     def spool_folder(self) -> str:
@@ -133,4 +146,5 @@ class LocalSink:
             self._writer.shutdown(cancel_futures=True)
             if self._spool_folder:
                 shutil.rmtree(self._spool_folder, ignore_errors=True)
-            self.con.close()
+            if not self._connection.cancelled() and self._connection.exception() is None:
+                self.con.close()

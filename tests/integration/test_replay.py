@@ -117,3 +117,13 @@ def test_a_failed_transaction_is_raised_and_lands_nothing(tmp_path: Path) -> Non
         assert not Path(spooled.landing.path).exists()  # the spool is removed either way
     finally:
         sink.close()
+
+
+def test_a_store_that_cannot_open_says_so_when_used(tmp_path: Path) -> None:
+    # The store opens on its own thread (a replay starts its workers meanwhile): the error waits.
+    folder = tmp_path / "a-folder.duckdb"
+    folder.mkdir()
+    sink = LocalSink(folder)
+    with pytest.raises(duckdb.Error, match=r"a-folder\.duckdb"):
+        sink.query("ApimRequests | count")
+    sink.close()  # nothing to close, nothing raised
