@@ -60,14 +60,16 @@ def read_line_range(path: str, start: int, end: int) -> Iterator[EventInput]:
     except OSError as exc:
         raise SourceError(f"cannot read `{path}`: {exc.strerror or exc}") from exc
     with stream:
+        position = start
         if start:
             stream.seek(start - 1)
             if stream.read(1) != b"\n":
-                stream.readline()  # the line that starts before `start` is the previous range's
-        while stream.tell() < end:
+                position += len(stream.readline())  # that line is the previous range's
+        while position < end:
             line = stream.readline()
             if not line:
                 return
+            position += len(line)
             if line.strip():
                 yield EventInput(line.rstrip(b"\r\n"))
 

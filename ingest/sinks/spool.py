@@ -20,6 +20,9 @@ import orjson
 from ingest.schema import DEAD_LETTER_TABLE, LANDING_TABLE
 from ingest.sinks.base import BatchId, Rows
 
+WRITE_BUFFER = 1 << 20
+"""Bytes buffered per spool file between writes (rows are written one by one)."""
+
 FLUSH_BYTES = 32 << 20
 """JSON bytes that make a spool ready whatever its row count: bounds a transaction's memory."""
 
@@ -59,7 +62,7 @@ class RowsFile:
             return
         if self._out is None:
             fd, self.path = tempfile.mkstemp(prefix="rows-", suffix=".json", dir=self.folder)
-            self._out = os.fdopen(fd, "wb")
+            self._out = os.fdopen(fd, "wb", buffering=WRITE_BUFFER)
         write, dumps, longest, size = self._out.write, orjson.dumps, self.longest, 0
         for row in rows:
             line = dumps(row, default=str, option=orjson.OPT_APPEND_NEWLINE)
