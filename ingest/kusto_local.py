@@ -9,6 +9,8 @@ This is where every local stand-in for an ADX feature lives (one place, as issue
 * functions duckdb-kql cannot run as written (``tdigest``, ``top n`` with a variable ``n``,
   ``array_sort_asc`` over several arrays) run with the bodies in ``kusto/local/equivalents.kql``,
   the one place that lists every local equivalent and why.
+* ``ApimLogsLanding`` is a temporary table: it keeps nothing between transactions (retention 0 in
+  ADX) and is never written to the file.
 """
 
 from __future__ import annotations
