@@ -83,8 +83,15 @@ class LineRange:
     end: int
 
 
-Task = list[EventInput] | LineRange
-"""Events read by the parent, or a part of a JSON-lines file for the worker to read itself."""
+@dataclass(frozen=True)
+class WholeFile:
+    """A task: every event of one file (Capture Avro, a single body) for the worker to read."""
+
+    path: str
+
+
+Task = list[EventInput] | LineRange | WholeFile
+"""Events read by the parent (stdin), or a file or part of one for the worker to read itself."""
 
 
 def _work(
@@ -104,6 +111,8 @@ def _work(
             if isinstance(task, LineRange):
                 events = read_line_range(task.path, task.start, task.end)
                 batches: Iterable[list[EventInput]] = _chunks(events, batch_events)
+            elif isinstance(task, WholeFile):
+                batches = _chunks(iter_events(task.path), batch_events)
             else:
                 batches = [task]
             try:
@@ -133,17 +142,19 @@ def _batches(paths: Iterable[str], size: int, stats: ReplayStats) -> Iterator[li
 
 
 def _tasks(paths: Iterable[str], size: int, stats: ReplayStats) -> Iterator[Task]:
-    """Work for the workers: JSON-lines files by byte range, anything else as read batches."""
+    """Work for the workers: JSON-lines files by byte range, other files whole, stdin as batches."""
     for path in paths:
-        if path != "-" and path.lower().endswith(".jsonl"):
+        if path == "-":
+            yield from _batches([path], size, stats)
+        elif path.lower().endswith(".jsonl"):
             try:
                 ranges = line_ranges(path, RANGE_BYTES)
             except SourceError as exc:
                 stats.errors.append(str(exc))
                 continue
             yield from (LineRange(path, start, end) for start, end in ranges)
-        else:
-            yield from _batches([path], size, stats)
+        else:  # a Capture file (Capture writes many of them) or a single body
+            yield WholeFile(path)
 
 
 def replay(

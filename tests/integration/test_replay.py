@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+import sys
 from pathlib import Path
 
 import duckdb
@@ -61,19 +63,33 @@ def test_workers_fill_the_store_exactly_as_one_process(events: Path, tmp_path: P
     assert many_store == one_store
 
 
-def test_capture_files_reach_the_workers_as_batches_read_by_the_parent(
+def test_capture_files_are_read_by_the_workers_one_file_each(
     events: Path, bodies: list[bytes], tmp_path: Path
 ) -> None:
-    # Only JSON-lines files are split by byte range; Avro (and stdin, .json) are read here.
-    capture = tmp_path / "capture.avro"
-    write_capture(capture, list(bodies))
+    # JSON-lines files are split by byte range; any other file (Capture Avro above all, as Capture
+    # writes many files) is read whole by one worker.
+    half = len(bodies) // 2
+    captures = [tmp_path / "capture-0.avro", tmp_path / "capture-1.avro"]
+    write_capture(captures[0], bodies[:half])
+    write_capture(captures[1], bodies[half:])
+    paths = [str(p) for p in captures]
     lines, lines_store = _replay([str(events)], tmp_path / "lines.duckdb", workers=2)
-    avro, avro_store = _replay([str(capture)], tmp_path / "avro.duckdb", workers=2)
-    one, one_store = _replay([str(capture)], tmp_path / "one.duckdb", workers=0)
+    avro, avro_store = _replay(paths, tmp_path / "avro.duckdb", workers=2)
+    one, one_store = _replay(paths, tmp_path / "one.duckdb", workers=0)
     assert avro.counts == one.counts
     assert avro_store == one_store
     assert (avro.counts.events, avro.counts.records) == (lines.counts.events, lines.counts.records)
     assert avro_store[0]["Tokens"] == lines_store[0]["Tokens"]
+
+
+def test_stdin_is_read_by_the_parent_and_handed_to_the_workers_in_batches(
+    events: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(events.read_bytes())))
+    piped, piped_store = _replay(["-"], tmp_path / "stdin.duckdb", workers=2)
+    lines, lines_store = _replay([str(events)], tmp_path / "lines.duckdb", workers=2)
+    assert piped.counts == lines.counts
+    assert piped_store == lines_store
 
 
 def test_unreadable_inputs_are_reported_and_the_others_replayed(
@@ -81,10 +97,11 @@ def test_unreadable_inputs_are_reported_and_the_others_replayed(
 ) -> None:
     folder = tmp_path / "folder.jsonl"  # a JSON-lines path that cannot be read as a file
     folder.mkdir()
-    paths = [str(tmp_path / "missing.jsonl"), str(folder), str(events)]
+    missing = [str(tmp_path / "missing.jsonl"), str(tmp_path / "missing.avro")]
+    paths = [*missing, str(folder), str(events)]
     for workers in (0, 2):
         stats, store = _replay(paths, tmp_path / f"w{workers}.duckdb", workers=workers)
-        assert len(stats.errors) == 2, stats.errors
+        assert len(stats.errors) == 3, stats.errors
         assert all("cannot read" in e for e in stats.errors)
         assert stats.counts.reconciles
         assert store[0]["Rows"] > 0
