@@ -236,3 +236,22 @@ def test_incomplete_settings_in_the_host_register_no_trigger() -> None:
         [sys.executable, "-c", probe], cwd=ROOT, env=env, capture_output=True, text=True, check=True
     )
     assert done.stdout.splitlines() == ["['health', 'ingest_apim_logs']", "None"]
+
+
+def test_funcignore_ships_the_app_and_leaves_the_development_files_out() -> None:
+    import fnmatch
+
+    patterns = [
+        line.strip().rstrip("/")
+        for line in (ROOT / ".funcignore").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
+
+    def ignored(name: str) -> bool:
+        return any(fnmatch.fnmatch(name, pattern) for pattern in patterns)
+
+    shipped = ["function_app.py", "host.json", "requirements.txt", "ingest", "schemas", "kusto"]
+    assert [name for name in shipped if ignored(name)] == []
+    assert [name for name in shipped if not (ROOT / name).exists()] == []
+    left_out = [".venv", "node_modules", ".local", "tests", "local.settings.json", "demo.duckdb"]
+    assert [name for name in left_out if not ignored(name)] == []
