@@ -34,8 +34,23 @@ class SourceError(OSError):
     """A file cannot be read at all (missing, unreadable, not an Avro container)."""
 
 
-def _lines(stream: BinaryIO) -> Iterator[EventInput]:
+def _unreadable(path: str, exc: OSError) -> SourceError:
+    return SourceError(f"cannot read `{path}`: {exc.strerror or exc}")
+
+
+def _open(path: str) -> BinaryIO:
+    try:
+        return Path(path).open("rb", buffering=READ_BUFFER)
+    except OSError as exc:
+        raise _unreadable(path, exc) from exc
+
+
+def _lines(stream: BinaryIO, position: int = 0, end: int | None = None) -> Iterator[EventInput]:
+    """The non-blank lines of ``stream`` as events, up to the line that starts at ``end``."""
     for line in stream:
+        if end is not None and position >= end:
+            return
+        position += len(line)
         if line.strip():
             yield EventInput(line.rstrip(b"\r\n"))
 
@@ -45,7 +60,7 @@ def line_ranges(path: str, size: int) -> list[tuple[int, int]]:
     try:
         length = Path(path).stat().st_size
     except OSError as exc:
-        raise SourceError(f"cannot read `{path}`: {exc.strerror or exc}") from exc
+        raise _unreadable(path, exc) from exc
     return [(start, min(start + size, length)) for start in range(0, length, size)]
 
 
@@ -55,23 +70,13 @@ def read_line_range(path: str, start: int, end: int) -> Iterator[EventInput]:
     Ranges that tile a file yield each line exactly once, so several processes can share a file
     without one of them reading it all.
     """
-    try:
-        stream = Path(path).open("rb", buffering=READ_BUFFER)  # noqa: SIM115 - closed below
-    except OSError as exc:
-        raise SourceError(f"cannot read `{path}`: {exc.strerror or exc}") from exc
-    with stream:
+    with _open(path) as stream:
         position = start
         if start:
             stream.seek(start - 1)
             if stream.read(1) != b"\n":
                 position += len(stream.readline())  # that line is the previous range's
-        while position < end:
-            line = stream.readline()
-            if not line:
-                return
-            position += len(line)
-            if line.strip():
-                yield EventInput(line.rstrip(b"\r\n"))
+        yield from _lines(stream, position, end)
 
 
 def _capture_meta(record: dict[str, Any], partition: str) -> EventMeta:
@@ -116,11 +121,7 @@ def iter_events(path: str) -> Iterator[EventInput]:
         yield from _lines(sys.stdin.buffer)
         return
     file = Path(path)
-    try:
-        stream = file.open("rb", buffering=READ_BUFFER)
-    except OSError as exc:
-        raise SourceError(f"cannot read `{path}`: {exc.strerror or exc}") from exc
-    with stream:
+    with _open(path) as stream:
         suffix = file.suffix.lower()
         if suffix == ".jsonl":
             yield from _lines(stream)
