@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -152,7 +153,7 @@ class KqlFunction:
         return f"function {self.name}({self.params}) {{{self.body}}}"
 
 
-def functions(statements: list[Statement]) -> dict[str, KqlFunction]:
+def functions(statements: Iterable[Statement]) -> dict[str, KqlFunction]:
     """Stored functions declared with ``.create-or-alter function``, by name."""
     found = {}
     for statement in statements:

@@ -24,7 +24,14 @@ from typing import Any
 import duckdb
 import duckdb_kql
 
-from ingest.kusto import KUSTO_DIR, TABLES, functions, load_statements, split_statements
+from ingest.kusto import (
+    KUSTO_DIR,
+    TABLES,
+    Statement,
+    functions,
+    load_statements,
+    split_statements,
+)
 from ingest.schema import LANDING_TABLE, load_table
 from ingest.sinks.spool import RowsFile, Spooled
 
@@ -48,11 +55,17 @@ _VIEW = re.compile(
 )
 
 
+@cache
+def local_statements() -> tuple[Statement, ...]:
+    """The statements of ``kusto/local/equivalents.kql``, read once per process."""
+    text = LOCAL_EQUIVALENTS.read_text(encoding="utf-8")
+    return tuple(split_statements(text, LOCAL_EQUIVALENTS.name))
+
+
 def local_views() -> dict[str, tuple[str, str]]:
     """The views the local store defines itself: name -> (source table, KQL body)."""
-    text = LOCAL_EQUIVALENTS.read_text(encoding="utf-8")
     views = {}
-    for statement in split_statements(text, LOCAL_EQUIVALENTS.name):
+    for statement in local_statements():
         m = _VIEW.match(statement.text)
         if m:
             views[m.group(1)] = (m.group(2), m.group(3).strip())
@@ -71,11 +84,7 @@ def local_function_declarations() -> list[str]:
 
 def local_overrides() -> dict[str, str]:
     """Function bodies that replace production ones locally, by function name."""
-    text = LOCAL_EQUIVALENTS.read_text(encoding="utf-8")
-    return {
-        name: f.body
-        for name, f in functions(split_statements(text, LOCAL_EQUIVALENTS.name)).items()
-    }
+    return {name: f.body for name, f in functions(local_statements()).items()}
 
 
 _MATERIALIZED_VIEW = re.compile(r"""materialized_view\(\s*["'](\w+)["']\s*\)""")

@@ -48,10 +48,9 @@ def test_the_validator_catches_what_the_parser_lets_through() -> None:
 
 
 def test_the_local_equivalents_are_valid_kql_too() -> None:
-    from ingest.kusto import split_statements
-    from ingest.kusto_local import LOCAL_EQUIVALENTS, local_views
+    from ingest.kusto_local import local_statements, local_views
 
-    local = split_statements(LOCAL_EQUIVALENTS.read_text(encoding="utf-8"), "local/equivalents.kql")
+    local = list(local_statements())
     # The local dedup views take the place of the production ones of the same name.
     views = {
         f") {name} on ": s for s in local for name in local_views() if f") {name} on " in s.text
