@@ -1,11 +1,11 @@
 """Azure Functions app (Python v2 programming model): Event Hub -> ingest core -> ADX.
 
-Thin by design: adapt the trigger's events, run ``ingest.pipeline.run_batch``, log one summary.
+Thin by design: adapt the trigger's events, run ``ingest.batch.run_batch``, record the batch.
 
 Settings are validated when the Functions host loads the app. If they are incomplete, the Event Hub
 trigger is not registered at all: the app consumes nothing (the consumer group keeps its place, so
 no event is lost), logs the problem, and the ``health`` function reports it. Clients are built once,
-lazily, on the first invocation; importing the app outside the host (the tests) needs no setting.
+lazily, on the first invocation; importing the app outside the host (tests, tools) needs no setting.
 """
 
 from __future__ import annotations
@@ -14,21 +14,29 @@ import json
 import logging
 import os
 import time
-from collections.abc import Iterable, Mapping
+import typing
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import azure.functions as func
 
-from ingest import core_build
-from ingest.coerce import format_datetime
+from ingest.batch import run_batch
+from ingest.config import Settings
+from ingest.core.coerce import format_datetime
+from ingest.core.pipeline import Pipeline
 from ingest.errors import ConfigError
 from ingest.model import EventInput, EventMeta
-from ingest.pipeline import Pipeline, run_batch
 from ingest.sinks.base import Sink
+from ingest.telemetry import BatchMetrics
 
 MAX_RETRIES = 5
 """Replays of a batch whose sink failed transiently; on the last one the sink keeps the batch."""
+
+HOST_MARKERS = ("FUNCTIONS_WORKER_DIRECTORY", "FUNCTIONS_APPLICATION_DIRECTORY")
+"""Variables the Functions host sets on every language worker it starts, on every plan and under
+``func start`` (unlike ``FUNCTIONS_WORKER_RUNTIME``, which Flex Consumption does not set)."""
 
 app = func.FunctionApp()
 log = logging.getLogger("ingest")
@@ -40,6 +48,7 @@ class Runtime:
 
     pipeline: Pipeline
     sink: Sink
+    metrics: BatchMetrics
 
 
 _runtime: Runtime | None = None
@@ -47,12 +56,10 @@ _runtime: Runtime | None = None
 
 def build_runtime(env: Mapping[str, str]) -> Runtime:
     """Validate the settings and build the ADX sink (managed identity unless told otherwise)."""
-    from ingest.config import Settings
     from ingest.sinks import adx
 
     settings = Settings.from_env(env)
-    sink = adx.sink_from_settings(settings)
-    return Runtime(Pipeline(settings.core), sink)
+    return Runtime(Pipeline(settings.core), adx.sink_from_settings(settings), BatchMetrics.create())
 
 
 def runtime() -> Runtime:
@@ -69,30 +76,42 @@ def set_runtime(value: Runtime | None) -> None:
     _runtime = value
 
 
-def _partition_id(metadata: Mapping[str, Any] | None) -> str:
-    context = (metadata or {}).get("PartitionContext")
-    if isinstance(context, Mapping):
-        return str(context.get("PartitionId", ""))
-    return ""
+def partition_id(events: Sequence[func.EventHubEvent]) -> str:
+    """The batch's partition, read once.
+
+    Every event of a batch carries the same trigger metadata, and ``EventHubEvent.metadata``
+    decodes all of it (every array of the batch) on each event's first access.
+    """
+    if not events:
+        return ""
+    context = (events[0].metadata or {}).get("PartitionContext")
+    return str(context.get("PartitionId", "")) if isinstance(context, Mapping) else ""
 
 
-def event_inputs(events: Iterable[func.EventHubEvent]) -> list[EventInput]:
+def event_inputs(events: Sequence[func.EventHubEvent]) -> list[EventInput]:
     """The trigger's events as the core's inputs: body plus partition, sequence, offset, time."""
-    inputs = []
-    for event in events:
-        enqueued = event.enqueued_time
-        inputs.append(
-            EventInput(
-                event.get_body(),
-                EventMeta(
-                    partition_id=_partition_id(event.metadata),
-                    sequence_number=event.sequence_number,
-                    offset="" if event.offset is None else str(event.offset),
-                    enqueued_time=format_datetime(enqueued) if enqueued else None,
-                ),
-            )
+    partition = partition_id(events)
+    return [
+        EventInput(
+            event.get_body(),
+            EventMeta(
+                partition_id=partition,
+                sequence_number=event.sequence_number,
+                offset="" if event.offset is None else str(event.offset),
+                enqueued_time=format_datetime(event.enqueued_time) if event.enqueued_time else None,
+            ),
         )
-    return inputs
+        for event in events
+    ]
+
+
+def lag_seconds(events: Sequence[func.EventHubEvent], now: datetime) -> float | None:
+    """How long the batch's oldest event waited in the hub before this invocation took it."""
+    times = [e.enqueued_time for e in events if e.enqueued_time is not None]
+    if not times:
+        return None
+    oldest = min(t if t.tzinfo else t.replace(tzinfo=UTC) for t in times)
+    return max(0.0, (now - oldest).total_seconds())
 
 
 def is_final_attempt(context: Any) -> bool:
@@ -103,11 +122,14 @@ def is_final_attempt(context: Any) -> bool:
     return int(retry.retry_count) >= int(retry.max_retry_count)
 
 
+def in_functions_host(env: Mapping[str, str]) -> bool:
+    """Whether this process is a language worker started by the Functions host."""
+    return any(env.get(name) for name in HOST_MARKERS)
+
+
 def startup_problem(env: Mapping[str, str]) -> str | None:
     """Inside the Functions host, what is wrong with the settings (None when they are complete)."""
-    from ingest.config import Settings
-
-    if not env.get("FUNCTIONS_WORKER_RUNTIME"):
+    if not in_functions_host(env):
         return None  # imported outside the host: tests, tools
     try:
         Settings.from_env(env)
@@ -121,7 +143,10 @@ if STARTUP_PROBLEM:
     log.error("not consuming events until the settings are fixed: %s", STARTUP_PROBLEM)
 
 
-def ingest_apim_logs(events: list[func.EventHubEvent], context: func.Context) -> None:
+def ingest_apim_logs(
+    events: typing.List[func.EventHubEvent],  # noqa: UP006 - the worker rejects list[...]
+    context: func.Context,
+) -> None:
     """Flatten a batch of APIM log events and ingest it into ADX."""
     started = time.perf_counter()
     inputs = event_inputs(events)
@@ -129,13 +154,22 @@ def ingest_apim_logs(events: list[func.EventHubEvent], context: func.Context) ->
     result = run_batch(
         current.pipeline, current.sink, inputs, final_attempt=is_final_attempt(context)
     )
+    counts = result.counts()
+    seconds = time.perf_counter() - started
+    lag = lag_seconds(events, datetime.now(UTC))
+    partition = inputs[0].meta.partition_id if inputs else ""
+    current.metrics.record(
+        counts, seconds=seconds, lag_seconds=lag, attributes={"partition": partition}
+    )
     summary: dict[str, Any] = {
-        **result.counts().as_dict(),
-        "partition": inputs[0].meta.partition_id if inputs else "",
+        **counts.as_dict(),
+        "partition": partition,
         "first_sequence": inputs[0].meta.sequence_number if inputs else None,
-        "seconds": round(time.perf_counter() - started, 3),
+        "seconds": round(seconds, 3),
+        "lag_seconds": None if lag is None else round(lag, 3),
     }
-    log.info("batch %s", json.dumps(summary), extra={"custom_dimensions": summary})
+    # Flat `extra` keys become customDimensions when the worker exports logs with OpenTelemetry.
+    log.info("batch %s", json.dumps(summary), extra=summary)
 
 
 if STARTUP_PROBLEM is None:
@@ -162,13 +196,11 @@ if STARTUP_PROBLEM is None:
 @app.route(route="health", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
 def health(req: func.HttpRequest) -> func.HttpResponse:
     """Readiness: are the settings complete and valid? Reports problems, never secrets."""
-    from ingest.config import Settings
-
     body: dict[str, Any]
     try:
         settings = Settings.from_env(os.environ)
     except ConfigError as exc:
         body = {"status": "misconfigured", "problems": [str(exc)]}
         return func.HttpResponse(json.dumps(body), status_code=503, mimetype="application/json")
-    body = {"status": "ok", "problems": [], "settings": settings.describe(), "core": core_build()}
+    body = {"status": "ok", "problems": [], "settings": settings.describe()}
     return func.HttpResponse(json.dumps(body), status_code=200, mimetype="application/json")

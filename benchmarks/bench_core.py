@@ -24,10 +24,9 @@ import orjson
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from ingest import core_build
-from ingest.config import CoreSettings
+from ingest.config import CaptureMode, CoreSettings
+from ingest.core.pipeline import Pipeline
 from ingest.model import EventInput
-from ingest.pipeline import Pipeline
-from ingest.privacy import CaptureMode
 
 BODY_KEYS = ("requestBody", "responseBody", "backendRequestBody", "backendResponseBody")
 WORDS = (

@@ -23,7 +23,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from ingest.simulate import DEFAULT_START, simulate
+from ingest.commands.simulate import DEFAULT_START, simulate
 
 
 def main() -> None:

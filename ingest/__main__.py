@@ -2,7 +2,7 @@
 
 import sys
 
-from ingest.cli import main
+from ingest.commands.cli import main
 
 if __name__ == "__main__":  # not when a replay worker (spawn) imports this module
     sys.exit(main())

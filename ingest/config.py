@@ -4,11 +4,20 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 
 from ingest.errors import ConfigError
-from ingest.privacy import CaptureMode
 from ingest.schema import SCHEMAS_DIR
+
+
+class CaptureMode(StrEnum):
+    """How much prompt and completion text is stored (``CAPTURE_TEXT``)."""
+
+    NONE = "none"
+    REDACTED = "redacted"
+    FULL = "full"
+
 
 DEFAULT_POLICY_MAPPING = SCHEMAS_DIR / "log_to_eventhub.toml"
 """Mapping used for log-to-eventhub payloads when ``POLICY_MAPPING_FILE`` is not set."""
@@ -95,6 +104,97 @@ def _https_url(env: Mapping[str, str], name: str, value: str) -> str:
     return value.rstrip("/")
 
 
+EVENTHUB_CONNECTION = "EventHubConnection"
+"""The Event Hub trigger's ``connection`` (function_app.py): its settings share this prefix."""
+
+HOST_STORAGE = "AzureWebJobsStorage"
+"""The host's storage connection (checkpoints), which also holds the dead-letter container."""
+
+MANAGED_IDENTITY = "managedidentity"
+"""The documented value of ``<connection>__credential`` for a managed identity."""
+
+DEPLOYED_SETTINGS = frozenset(
+    {
+        f"{EVENTHUB_CONNECTION}__fullyQualifiedNamespace",
+        f"{EVENTHUB_CONNECTION}__credential",
+        f"{EVENTHUB_CONNECTION}__clientId",
+        "EVENTHUB_NAME",
+        "EVENTHUB_CONSUMER_GROUP",
+        f"{HOST_STORAGE}__accountName",
+        f"{HOST_STORAGE}__credential",
+        f"{HOST_STORAGE}__clientId",
+        "ADX_CLUSTER_URI",
+        "ADX_INGEST_URI",
+        "ADX_DATABASE",
+        "ADX_INGESTION_MODE",
+        "ADX_RETRIES",
+        "ADX_RETRY_BASE_SECONDS",
+        "AZURE_CLIENT_ID",
+        "DEAD_LETTER_CONTAINER",
+        "CAPTURE_TEXT",
+        "CAPTURE_TEXT_MAX_CHARS",
+        "DEAD_LETTER_MAX_BYTES",
+        "ESTIMATE_TOKENS",
+        "POLICY_MAPPING_FILE",
+        "APPLICATIONINSIGHTS_CONNECTION_STRING",
+        "APPLICATIONINSIGHTS_AUTHENTICATION_STRING",
+        "PYTHON_APPLICATIONINSIGHTS_ENABLE_TELEMETRY",
+        "PYTHON_APPLICATIONINSIGHTS_LOGGER_NAME",
+    }
+)
+"""The app settings of a deployment with a user-assigned identity (``infra/`` sets exactly these):
+every setting this module reads, in its identity-based form, plus the four the Functions host and
+its Python worker read for Application Insights (OpenTelemetry, Entra authentication)."""
+
+ALTERNATIVE_SETTINGS = frozenset(
+    {
+        EVENTHUB_CONNECTION,
+        HOST_STORAGE,
+        f"{HOST_STORAGE}__blobServiceUri",
+        f"{HOST_STORAGE}__queueServiceUri",
+        f"{HOST_STORAGE}__tableServiceUri",
+    }
+)
+"""Settings this module also reads, in place of identity-based ones: connection strings (local
+development, Azurite) and service URIs (a sovereign cloud)."""
+
+
+def _identity(env: Mapping[str, str], connection: str) -> str:
+    """The client id an identity-based connection uses ('' for the system-assigned identity).
+
+    The host reads ``<connection>__credential`` and ``<connection>__clientId``; ``AZURE_CLIENT_ID``
+    alone is not honoured for triggers (the scale controller ignores it), so a user-assigned
+    identity must be named on each connection.
+    """
+    kind = env.get(f"{connection}__credential", "").strip()
+    client_id = env.get(f"{connection}__clientId", "").strip()
+    resource_id = env.get(f"{connection}__managedIdentityResourceId", "").strip()
+    if kind and kind.lower() != MANAGED_IDENTITY:
+        raise ConfigError(
+            f"setting `{connection}__credential` must be `{MANAGED_IDENTITY}`, got `{kind}`"
+        )
+    if (client_id or resource_id) and not kind:
+        name = (
+            f"{connection}__clientId" if client_id else f"{connection}__managedIdentityResourceId"
+        )
+        raise ConfigError(
+            f"setting `{name}` needs `{connection}__credential` set to `{MANAGED_IDENTITY}`"
+        )
+    if client_id and resource_id:
+        raise ConfigError(
+            f"settings `{connection}__clientId` and `{connection}__managedIdentityResourceId` "
+            "name the identity twice: keep one"
+        )
+    app_identity = env.get("AZURE_CLIENT_ID", "").strip()
+    if app_identity and not (client_id or resource_id):
+        raise ConfigError(
+            f"setting `AZURE_CLIENT_ID` names a user-assigned identity, but `{connection}` would "
+            f"connect as the system-assigned one: set `{connection}__credential` to "
+            f"`{MANAGED_IDENTITY}` and `{connection}__clientId` to `{app_identity}`"
+        )
+    return client_id
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     """Everything the Functions app needs, validated once at start-up."""
@@ -129,27 +229,28 @@ class Settings:
                 f"setting `ADX_INGESTION_MODE` must be one of {', '.join(INGESTION_MODES)}, "
                 f"got `{mode}`"
             )
-        connection = "EventHubConnection"  # the trigger's `connection` in function_app.py
-        if (
-            not env.get(f"{connection}__fullyQualifiedNamespace", "").strip()
-            and not env.get(connection, "").strip()
-        ):
+        connection = EVENTHUB_CONNECTION
+        if env.get(f"{connection}__fullyQualifiedNamespace", "").strip():
+            _identity(env, connection)
+        elif not env.get(connection, "").strip():
             raise ConfigError(
                 f"setting `{connection}__fullyQualifiedNamespace` is missing "
                 f"(or `{connection}` with a connection string)"
             )
         _required(env, "EVENTHUB_NAME")
         _required(env, "EVENTHUB_CONSUMER_GROUP")
-        storage = env.get("AzureWebJobsStorage", "").strip()
-        account = env.get("AzureWebJobsStorage__accountName", "").strip()
-        blob_uri = env.get("AzureWebJobsStorage__blobServiceUri", "").strip()
+        storage = env.get(HOST_STORAGE, "").strip()
+        account = env.get(f"{HOST_STORAGE}__accountName", "").strip()
+        blob_uri = env.get(f"{HOST_STORAGE}__blobServiceUri", "").strip()
         if account and not blob_uri:
             blob_uri = f"https://{account}.blob.core.windows.net"
         if not storage and not blob_uri:
             raise ConfigError(
-                "setting `AzureWebJobsStorage__accountName` (or `AzureWebJobsStorage`) is missing: "
+                f"setting `{HOST_STORAGE}__accountName` (or `{HOST_STORAGE}`) is missing: "
                 "the dead-letter container lives in the app's storage account"
             )
+        if not storage:
+            _identity(env, HOST_STORAGE)
         seconds_raw = env.get("ADX_RETRY_BASE_SECONDS", "").strip() or "1"
         try:
             seconds = float(seconds_raw)

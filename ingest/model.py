@@ -1,4 +1,4 @@
-"""The core's data types: event input, landing rows, dead letters and batch results.
+"""The pipeline's data types: event input, batch ids, outcomes, rows and batch results.
 
 Rows are TypedDicts (cheap to build, serialised as they are); a test checks that their keys and
 types match ``schemas/`` so that Python and KQL never drift apart.
@@ -6,8 +6,10 @@ types match ``schemas/`` so that Python and KQL never drift apart.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
+from functools import cache
 from typing import Any, TypedDict, cast
 
 from ingest.schema import DEAD_LETTER_TABLE, LANDING_TABLE, load_table
@@ -64,6 +66,42 @@ class EventInput:
 
     body: bytes
     meta: EventMeta = field(default_factory=EventMeta)
+
+
+@dataclass(frozen=True, slots=True)
+class BatchId:
+    """Where a batch came from: partition and sequence-number range (names dead-letter blobs)."""
+
+    partition_id: str = ""
+    first_sequence: int | None = None
+    last_sequence: int | None = None
+
+    @classmethod
+    def of(cls, events: Sequence[EventInput]) -> BatchId:
+        """The id of a batch of events."""
+        sequences = [e.meta.sequence_number for e in events if e.meta.sequence_number is not None]
+        partitions = {e.meta.partition_id for e in events if e.meta.partition_id}
+        return cls(
+            partition_id=",".join(sorted(partitions)),
+            first_sequence=min(sequences) if sequences else None,
+            last_sequence=max(sequences) if sequences else None,
+        )
+
+    @property
+    def name(self) -> str:
+        """``partition-<p>/seq-<first>-<last>``, usable as a blob folder."""
+        first = "na" if self.first_sequence is None else str(self.first_sequence)
+        last = "na" if self.last_sequence is None else str(self.last_sequence)
+        return f"partition-{self.partition_id or 'na'}/seq-{first}-{last}"
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    """Why an event body or a record cannot become a landing row (it becomes a dead letter)."""
+
+    reason: RejectReason
+    detail: str
+    source_format: str = ""
 
 
 class LandingRow(TypedDict):
@@ -149,18 +187,19 @@ class DeadLetterRow(TypedDict):
     RecordIndex: int | None
 
 
-_EMPTY_LANDING: dict[str, Any] = load_table(LANDING_TABLE).empty_row()
-_EMPTY_DEAD_LETTER: dict[str, Any] = load_table(DEAD_LETTER_TABLE).empty_row()
+@cache
+def _empty_row(table: str) -> dict[str, Any]:
+    return load_table(table).empty_row()
 
 
 def empty_landing_row() -> LandingRow:
-    """A landing row with every column empty, in schema order."""
-    return cast(LandingRow, dict(_EMPTY_LANDING))
+    """A landing row with every column empty, in schema order (the schema is read on first use)."""
+    return cast(LandingRow, _empty_row(LANDING_TABLE).copy())
 
 
 def empty_dead_letter_row() -> DeadLetterRow:
     """A dead-letter row with every column empty, in schema order."""
-    return cast(DeadLetterRow, dict(_EMPTY_DEAD_LETTER))
+    return cast(DeadLetterRow, _empty_row(DEAD_LETTER_TABLE).copy())
 
 
 @dataclass(slots=True)

@@ -1,4 +1,8 @@
-"""Column lists of the ADX tables, read from ``schemas/`` (the single source of truth)."""
+"""Column lists of the ADX tables, read from ``schemas/`` (the single source of truth).
+
+``schemas/`` and ``kusto/`` are data folders at the project's top level, beside ``ingest/`` (the
+Functions app deploys the folder as it is). They are read lazily, on first use, never at import.
+"""
 
 from __future__ import annotations
 
@@ -8,14 +12,26 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-SCHEMAS_DIR = Path(__file__).resolve().parent.parent / "schemas"
-"""Folder holding one ``<Table>.json`` per ADX table."""
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+"""The folder holding ``ingest/``, ``schemas/`` and ``kusto/``."""
+
+SCHEMAS_DIR = PROJECT_ROOT / "schemas"
+"""Folder holding one ``<Table>.json`` per ADX table, and the log-to-eventhub mapping."""
 
 LANDING_TABLE = "ApimLogsLanding"
 """Table the Functions app ingests every flattened record into."""
 
 DEAD_LETTER_TABLE = "IngestDeadLetters"
 """Table holding rejected input with its reason and raw payload."""
+
+MAPPING_VERSION = "v1"
+"""Version suffix of the JSON ingestion mappings (a new one is created when rows change shape)."""
+
+
+def mapping_name(table: str) -> str:
+    """The JSON ingestion mapping the sink references for a table."""
+    return f"{table}_json_{MAPPING_VERSION}"
+
 
 ADX_TYPES = frozenset({"string", "int", "long", "real", "bool", "datetime", "dynamic", "timespan"})
 """Scalar types the schema files may use."""

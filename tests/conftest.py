@@ -8,13 +8,14 @@ from typing import Any
 
 import pytest
 
-from ingest.config import CoreSettings
+from ingest.config import CaptureMode, CoreSettings
+from ingest.core.pipeline import Pipeline
 from ingest.model import BatchResult
-from ingest.pipeline import Pipeline
-from ingest.privacy import CaptureMode
 from ingest.sources import iter_events
 
-FIXTURES = Path(__file__).parent / "fixtures"
+ROOT = Path(__file__).resolve().parent.parent
+"""The project root (where `python -m ingest` runs)."""
+FIXTURES = ROOT / "tests" / "fixtures"
 
 APP_ENV = {
     "ADX_CLUSTER_URI": "https://contoso.westeurope.kusto.windows.net",

@@ -1,1 +1,1 @@
-"""Sinks: where batches go. Only ``adx`` talks to Azure."""
+"""Sinks: where a batch's rows go (``base.Sink``). ``adx`` and ``dead_letters`` talk to Azure."""

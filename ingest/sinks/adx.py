@@ -1,81 +1,50 @@
-"""Azure Data Explorer: the only module that imports ``azure.kusto``.
+"""Azure Data Explorer: the Functions app's sink, and the one classifier of ADX failures.
 
-Today it applies the ``kusto/`` scripts (``python -m ingest kusto apply``); the ingestion sink of
-the Functions app (issue #4) joins it here, so that ADX failures are classified in one place.
+The only module (with ``kql.apply``, which uses its client and classifier) that imports
+``azure.kusto``. Batches go in as one gzip JSON-lines payload per table: queued (one blob per table
+per batch, the default), streaming, or managed streaming (falls back to queued). A failure is
+classified once (``classify``): transient ones are retried here, then raised so that the trigger's
+retry policy replays the batch; terminal ones, and transient ones on the last attempt, leave the
+batch in the dead-letter container (``sinks.dead_letters``).
 """
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+import gzip
+import io
+import random
+import time
+from collections.abc import Callable, Mapping
 from typing import Any
 
+import orjson
 from azure.kusto.data import KustoClient, KustoConnectionStringBuilder
 from azure.kusto.data.exceptions import KustoError
 
 from ingest.config import Settings
 from ingest.errors import TerminalIngestError, TransientIngestError
-from ingest.kusto import Statement
-from ingest.sinks.base import BatchId, Rows
+from ingest.identity import credential
+from ingest.model import BatchId
+from ingest.schema import mapping_name
+from ingest.sinks.base import Rows
+from ingest.sinks.dead_letters import DeadLetterStore, dead_letter_container
 
 
-def connect(cluster: str, credential: Any | None) -> KustoClient:
-    """A Kusto client for a cluster URL: an Azure token credential, or none (a local emulator)."""
-    if credential is None:
-        kcsb = KustoConnectionStringBuilder.with_no_authentication(cluster)
-    else:
-        kcsb = KustoConnectionStringBuilder.with_azure_token_credential(cluster, credential)
-    return KustoClient(kcsb)
+def connection(uri: str, token_credential: Any | None) -> KustoConnectionStringBuilder:
+    """A connection to a cluster or ingestion URL (no credential: a local endpoint)."""
+    if token_credential is None:
+        return KustoConnectionStringBuilder.with_no_authentication(uri)
+    return KustoConnectionStringBuilder.with_azure_token_credential(uri, token_credential)
 
 
-def default_credential() -> Any:
-    """``DefaultAzureCredential``: managed identity in Azure, the developer's login locally."""
-    from azure.identity import DefaultAzureCredential
-
-    return DefaultAzureCredential(exclude_interactive_browser_credential=True)
+def connect(cluster: str, token_credential: Any | None) -> KustoClient:
+    """A Kusto client for management commands and queries."""
+    return KustoClient(connection(cluster, token_credential))
 
 
-@dataclass(frozen=True, slots=True)
-class Applied:
-    """One statement that ADX accepted."""
-
-    statement: Statement
-    rows: int
-
-
-def _describe(statement: Statement) -> str:
-    first = statement.text.splitlines()[0]
-    shown = first if len(first) <= 100 else first[:100] + "..."
-    return f"kusto/{statement.file}:{statement.line} `{shown}`"
-
-
-def _error_message(exc: BaseException) -> str:
+def error_message(exc: BaseException) -> str:
+    """An exception's message on one line, cut at 2,000 characters."""
     return " ".join(str(exc).split())[:2000]
-
-
-def apply_statements(
-    client: KustoClient,
-    database: str,
-    statements: Iterable[Statement],
-    report: Callable[[str], None],
-) -> list[Applied]:
-    """Run statements in order; stop at the first failure with the failing statement named.
-
-    Raises TerminalIngestError for an error ADX calls permanent (syntax, semantics, permissions)
-    and TransientIngestError otherwise (throttling, timeouts, network): running again is safe,
-    since every statement is idempotent.
-    """
-    applied = []
-    for statement in statements:
-        try:
-            response = client.execute_mgmt(database, statement.text)
-        except KustoError as exc:
-            raise classify(exc)(f"{_describe(statement)} failed: {_error_message(exc)}") from exc
-        rows = len(response.primary_results[0].raw_rows) if response.primary_results else 0
-        applied.append(Applied(statement, rows))
-        report(f"ok    {_describe(statement)}")
-    return applied
 
 
 def _is_permanent(exc: KustoError) -> bool:
@@ -88,12 +57,8 @@ def _is_permanent(exc: KustoError) -> bool:
     return status is not None and 400 <= status < 500 and status not in (408, 429)
 
 
-# ---------------------------------------------------------------------------------------------
-# Ingestion: the Functions app's sink
-
-
 def classify(exc: BaseException) -> type[TransientIngestError] | type[TerminalIngestError]:
-    """The one place where an ingestion failure is judged transient or terminal.
+    """The one place where an ADX failure is judged transient or terminal.
 
     Transient: throttling, timeouts, network errors, 5xx, and service errors not marked permanent.
     Terminal: mapping and schema errors, authentication and authorization, other 4xx, and errors the
@@ -121,11 +86,8 @@ def classify(exc: BaseException) -> type[TransientIngestError] | type[TerminalIn
     return TransientIngestError
 
 
-def _jsonl_gzip(rows: Rows) -> bytes:
-    import gzip
-
-    import orjson
-
+def jsonl_gzip(rows: Rows) -> bytes:
+    """Rows as gzip-compressed JSON lines (ADX's ``multijson`` format)."""
     return gzip.compress(b"".join(orjson.dumps(row) + b"\n" for row in rows), compresslevel=5)
 
 
@@ -133,49 +95,6 @@ def _creation_time(rows: Rows) -> str | None:
     """The earliest record time: extents then age (retention, caching) with the data."""
     times = [str(r["Timestamp"]) for r in rows if r.get("Timestamp")]
     return min(times) if times else None
-
-
-class DeadLetterStore:
-    """Batches ADX could not take: gzip JSON lines in a blob container, one blob per table."""
-
-    def __init__(self, container: Any) -> None:
-        self.container = container
-
-    def put(self, batch: BatchId, table: str, payload: bytes, rows: int, error: str) -> str:
-        """Keep a table's rows; returns the blob name. TransientIngestError if storage fails."""
-        from azure.core.exceptions import AzureError, ResourceExistsError
-
-        name = f"{batch.name}/{table}.jsonl.gz"
-        metadata = {
-            "table": table,
-            "rows": str(rows),
-            "error": error.encode("ascii", "replace").decode()[:1024],
-        }
-        try:
-            with contextlib.suppress(ResourceExistsError):
-                self.container.create_container()
-            self.container.upload_blob(name, payload, overwrite=True, metadata=metadata)
-        except AzureError as exc:
-            raise TransientIngestError(
-                f"cannot keep the undeliverable batch `{name}`: {exc}"
-            ) from exc
-        return name
-
-    def items(self) -> list[tuple[str, str]]:
-        """(blob name, table) of every kept batch."""
-        return [
-            (b.name, b.metadata.get("table", ""))
-            for b in self.container.list_blobs(include=["metadata"])
-        ]
-
-    def read(self, name: str) -> bytes:
-        """A kept batch's payload."""
-        data: bytes = self.container.download_blob(name).readall()
-        return data
-
-    def delete(self, name: str) -> None:
-        """Forget a redriven batch."""
-        self.container.delete_blob(name)
 
 
 class AdxSink:
@@ -189,16 +108,14 @@ class AdxSink:
         *,
         retries: int = 3,
         retry_base_seconds: float = 1.0,
-        sleep: Callable[[float], None] | None = None,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        import time
-
         self.client = client
         self.database = database
         self.dead_letters = dead_letters
         self.retries = retries
         self.retry_base_seconds = retry_base_seconds
-        self.sleep = sleep or time.sleep
+        self.sleep = sleep
         self.kept: list[str] = []
 
     def write(self, batch: BatchId, tables: Mapping[str, Rows], *, final_attempt: bool) -> None:
@@ -206,7 +123,7 @@ class AdxSink:
         for table, rows in tables.items():
             if not rows:
                 continue
-            payload = _jsonl_gzip(rows)
+            payload = jsonl_gzip(rows)
             try:
                 self.ingest(table, payload, _creation_time(rows))
             except TerminalIngestError as exc:
@@ -218,13 +135,8 @@ class AdxSink:
 
     def ingest(self, table: str, payload: bytes, creation_time: str | None) -> None:
         """One gzip JSON-lines payload into a table, retried with backoff while transient."""
-        import io
-        import random
-
         from azure.kusto.data.data_format import DataFormat, IngestionMappingKind
         from azure.kusto.ingest import IngestionProperties, StreamDescriptor
-
-        from ingest.kusto import mapping_name
 
         properties = IngestionProperties(
             self.database,
@@ -243,20 +155,12 @@ class AdxSink:
                 return
             except Exception as exc:
                 kind = classify(exc)
-                reason = _error_message(exc)
-                message = f"ingesting {len(payload)} bytes into `{table}` failed: {reason}"
+                message = (
+                    f"ingesting {len(payload)} bytes into `{table}` failed: {error_message(exc)}"
+                )
                 if kind is TerminalIngestError or attempt == self.retries:
                     raise kind(message) from exc
                 self.sleep(self.retry_base_seconds * (2**attempt) * (0.5 + random.random()))
-
-
-def credential(client_id: str = "") -> Any:
-    """The app's identity: a user-assigned managed identity when its client id is set."""
-    from azure.identity import DefaultAzureCredential
-
-    if client_id:
-        return DefaultAzureCredential(managed_identity_client_id=client_id)
-    return DefaultAzureCredential(exclude_interactive_browser_credential=True)
 
 
 def ingest_client(
@@ -269,29 +173,13 @@ def ingest_client(
         QueuedIngestClient,
     )
 
-    def kcsb(uri: str) -> KustoConnectionStringBuilder:
-        if token_credential is None:
-            return KustoConnectionStringBuilder.with_no_authentication(uri)
-        return KustoConnectionStringBuilder.with_azure_token_credential(uri, token_credential)
-
     if mode == "streaming":
-        return KustoStreamingIngestClient(kcsb(cluster_uri))
+        return KustoStreamingIngestClient(connection(cluster_uri, token_credential))
     if mode == "managed":
-        return ManagedStreamingIngestClient(kcsb(cluster_uri), kcsb(ingest_uri))
-    return QueuedIngestClient(kcsb(ingest_uri))
-
-
-def dead_letter_container(
-    connection: str, blob_uri: str, container: str, token_credential: Any, *, retries: int = 3
-) -> Any:
-    """The dead-letter container in the app's storage account (identity, or a connection string)."""
-    from azure.storage.blob import BlobServiceClient
-
-    if connection:
-        service = BlobServiceClient.from_connection_string(connection, retry_total=retries)
-    else:
-        service = BlobServiceClient(blob_uri, credential=token_credential, retry_total=retries)
-    return service.get_container_client(container)
+        return ManagedStreamingIngestClient(
+            connection(cluster_uri, token_credential), connection(ingest_uri, token_credential)
+        )
+    return QueuedIngestClient(connection(ingest_uri, token_credential))
 
 
 def redrive(sink: AdxSink, report: Callable[[str], None]) -> tuple[int, int]:

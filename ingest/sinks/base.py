@@ -3,39 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any, Protocol
 
-from ingest.model import EventInput
+from ingest.model import BatchId
 
 Rows = Sequence[Mapping[str, Any]]
-
-
-@dataclass(frozen=True, slots=True)
-class BatchId:
-    """Where a batch came from: partition and sequence-number range (names dead-letter blobs)."""
-
-    partition_id: str = ""
-    first_sequence: int | None = None
-    last_sequence: int | None = None
-
-    @classmethod
-    def of(cls, events: Sequence[EventInput]) -> BatchId:
-        """The id of a batch of events."""
-        sequences = [e.meta.sequence_number for e in events if e.meta.sequence_number is not None]
-        partitions = {e.meta.partition_id for e in events if e.meta.partition_id}
-        return cls(
-            partition_id=",".join(sorted(partitions)),
-            first_sequence=min(sequences) if sequences else None,
-            last_sequence=max(sequences) if sequences else None,
-        )
-
-    @property
-    def name(self) -> str:
-        """``partition-<p>/seq-<first>-<last>``, usable as a blob folder."""
-        first = "na" if self.first_sequence is None else str(self.first_sequence)
-        last = "na" if self.last_sequence is None else str(self.last_sequence)
-        return f"partition-{self.partition_id or 'na'}/seq-{first}-{last}"
+"""Rows of one table: mappings keyed by column name, in the table's column order."""
 
 
 class Sink(Protocol):

@@ -6,7 +6,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ingest.sinks.base import BatchId, Rows
+from ingest.model import BatchId
+from ingest.sinks.base import Rows
 
 
 @dataclass

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from ingest.report import html_report, kpis
-from ingest.sinks.local import LocalSink
+from ingest.commands.report import html_report, kpis
+from ingest.sinks.local.store import LocalSink
 
 ROOT = Path(__file__).resolve().parents[2]
 EXACT = "UsageSource in ('response', 'stream', 'llm_log')"

@@ -14,11 +14,11 @@ import pytest
 from azure.storage.blob import BlobServiceClient
 from azure.storage.queue import QueueServiceClient
 
+from ingest.batch import run_batch
+from ingest.core.pipeline import Pipeline
 from ingest.errors import TransientIngestError
-from ingest.model import EventInput, EventMeta
-from ingest.pipeline import Pipeline, run_batch
+from ingest.model import BatchId, EventInput, EventMeta
 from ingest.sinks import adx
-from ingest.sinks.base import BatchId
 from tests.azurite import Azurite, azurite
 from tests.conftest import golden_settings, load_fixture
 from tests.kusto_endpoint import KustoEndpoint, error_reply, kusto_endpoint, table_reply

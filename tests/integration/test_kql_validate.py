@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from ingest.kusto import Statement, load_statements
-from ingest.kusto_validate import validate
+from ingest.kql.scripts import Statement, load_statements
+from ingest.kql.validate import validate
 
 
 def test_the_scripts_have_no_errors() -> None:
@@ -48,23 +48,23 @@ def test_the_validator_catches_what_the_parser_lets_through() -> None:
 
 
 def test_the_local_equivalents_are_valid_kql_too() -> None:
-    from ingest.kusto_local import local_statements, local_views
+    from ingest.kql.scripts import local_statements, views
 
     local = list(local_statements())
+    local_views = {v.statement for v in views(local).values()}
+    assert len(local_views) == 2
     # The local dedup views take the place of the production ones of the same name.
-    views = {
-        f") {name} on ": s for s in local for name in local_views() if f") {name} on " in s.text
-    }
-    assert len(views) == len(local_views())
-    statements = [next((v for k, v in views.items() if k in s.text), s) for s in load_statements()]
-    others = [s for s in local if s not in views.values()]
+    replaced = {name: v.statement for name, v in views(local).items()}
+    production = {v.statement: name for name, v in views(load_statements()).items()}
+    statements = [replaced.get(production.get(s, ""), s) for s in load_statements()]
+    others = [s for s in local if s not in local_views]
     errors, _ = validate(statements + others)
     assert [str(e) for e in errors] == []
 
 
 def test_every_dashboard_tile_query_is_valid_kql() -> None:
-    from ingest.dashboard import TILES, with_time_range
-    from ingest.kusto_validate import result_columns
+    from ingest.kql.dashboard import TILES, with_time_range
+    from ingest.kql.validate import result_columns
 
     queries = [
         with_time_range(t.query, "datetime(2024-09-01)", "datetime(2024-11-01)") for t in TILES

@@ -9,17 +9,17 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from ingest.batch import run_batch
+from ingest.commands.replay import ReplayStats, WorkerError, replay
+from ingest.commands.simulate import DEFAULT_START, simulate
 from ingest.config import CoreSettings
-from ingest.model import EventInput
-from ingest.pipeline import Pipeline, run_batch
-from ingest.replay import ReplayStats, WorkerError, replay
+from ingest.core.pipeline import Pipeline
+from ingest.model import BatchId, EventInput
 from ingest.schema import LANDING_TABLE
-from ingest.simulate import DEFAULT_START, simulate
-from ingest.sinks.base import BatchId
-from ingest.sinks.local import LocalSink
-from ingest.sinks.spool import SpoolSink
+from ingest.sinks.local.spool import SpoolSink
+from ingest.sinks.local.store import LocalSink
+from tests.capture import write_capture
 from tests.conftest import load_fixture
-from tests.unit.test_sources import write_capture
 
 SNAPSHOT = (
     "LlmUsage | summarize Rows = count(), Ids = dcount(RecordId), Tokens = sum(TotalTokens) "

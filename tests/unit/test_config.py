@@ -1,17 +1,11 @@
-"""Settings and the log-to-eventhub mapping refuse bad configuration with a clear message."""
+"""Settings refuse bad configuration with a message that names the setting."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
-from ingest.config import DEFAULT_POLICY_MAPPING, CoreSettings
+from ingest.config import DEFAULT_POLICY_MAPPING, CaptureMode, CoreSettings
 from ingest.errors import ConfigError
-from ingest.model import EventInput
-from ingest.pipeline import Pipeline
-from ingest.policy import PolicyMapping
-from ingest.privacy import CaptureMode
 from tests.conftest import APP_ENV
 
 
@@ -35,67 +29,6 @@ def test_defaults() -> None:
 def test_bad_settings_name_the_setting(env: dict[str, str], message: str) -> None:
     with pytest.raises(ConfigError, match=message.replace("(", r"\(")):
         CoreSettings.from_env(env)
-
-
-def _mapping(tmp_path: Path, text: str) -> Path:
-    path = tmp_path / "mapping.toml"
-    path.write_text(text, encoding="utf-8")
-    return path
-
-
-@pytest.mark.parametrize(
-    ("text", "message"),
-    [
-        ('[columns]\nUserId = ["AppSubscriptionKey"]', "looks like a secret"),
-        ('[columns]\nUserId = ["headers.Authorization"]', "looks like a secret"),
-        ('[columns]\nNoSuchColumn = ["x"]', "not a column of ApimLogsLanding"),
-        ('[columns]\nRecordId = ["x"]', "set by the pipeline"),
-        ("[columns]\nUserId = 3", "must be a list of field paths"),
-        ("columns = [", "cannot read"),
-    ],
-)
-def test_bad_mappings_are_refused(tmp_path: Path, text: str, message: str) -> None:
-    with pytest.raises(ConfigError, match=message):
-        PolicyMapping.load(_mapping(tmp_path, text))
-
-
-def test_a_custom_mapping_reads_a_custom_shape(tmp_path: Path) -> None:
-    path = _mapping(
-        tmp_path,
-        """
-timestamp_formats = ["%d.%m.%Y %H:%M"]
-[columns]
-Timestamp = ["meta.when"]
-CorrelationId = ["meta.rid"]
-SubscriptionId = ["caller.team"]
-DeploymentName = ["target"]
-PromptTokens = ["cost.in"]
-CompletionTokens = ["cost.out"]
-""",
-    )
-    pipeline = Pipeline(CoreSettings(policy_mapping_file=path))
-    body = (
-        b'{"meta": {"When": "30.09.2024 14:05", "rid": "r-1"}, "caller": {"team": "blue"},'
-        b' "target": "gpt-4o", "cost": {"in": "10", "out": 5}}'
-    )
-    row = pipeline.process([EventInput(body)]).rows[0]
-    assert (
-        row["Timestamp"],
-        row["CorrelationId"],
-        row["SubscriptionId"],
-        row["DeploymentName"],
-    ) == (
-        "2024-09-30T14:05:00.0000000Z",
-        "r-1",
-        "blue",
-        "gpt-4o",
-    )
-    assert (
-        row["PromptTokens"],
-        row["CompletionTokens"],
-        row["TotalTokens"],
-        row["UsageSource"],
-    ) == (10, 5, 15, "policy")
 
 
 def test_app_settings_defaults_and_derived_values() -> None:

@@ -12,14 +12,32 @@ import azure.functions as func
 import pytest
 from azure.functions import meta
 from azure.functions.eventhub import EventHubTriggerConverter
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 
 import function_app
+from ingest.core.pipeline import Pipeline
 from ingest.errors import TransientIngestError
-from ingest.pipeline import Pipeline
 from ingest.sinks.memory import MemorySink
+from ingest.telemetry import BatchMetrics
 from tests.conftest import APP_ENV, golden_settings, load_fixture
 
 ROOT = Path(__file__).resolve().parents[2]
+READER = InMemoryMetricReader()
+METER = MeterProvider(metric_readers=[READER]).get_meter("ingest")
+"""An SDK meter whose readings the tests can see (in Azure: the worker's Azure Monitor exporter)."""
+
+
+def _metrics() -> dict[str, Any]:
+    """Each instrument's data points so far, by metric name."""
+    data = READER.get_metrics_data()
+    assert data is not None
+    return {
+        metric.name: metric.data.data_points
+        for resource in data.resource_metrics
+        for scope in resource.scope_metrics
+        for metric in scope.metrics
+    }
 
 
 def _trigger_events(bodies: list[bytes], partition: str = "3") -> list[func.EventHubEvent]:
@@ -53,7 +71,9 @@ def _context(retry_count: int, max_retry_count: int = function_app.MAX_RETRIES) 
 @pytest.fixture
 def sink() -> Iterator[MemorySink]:
     memory = MemorySink()
-    function_app.set_runtime(function_app.Runtime(Pipeline(golden_settings()), memory))
+    function_app.set_runtime(
+        function_app.Runtime(Pipeline(golden_settings()), memory, BatchMetrics.create(METER))
+    )
     yield memory
     function_app.set_runtime(None)
 
@@ -93,11 +113,21 @@ def test_the_function_ingests_a_batch(sink: MemorySink, caplog: pytest.LogCaptur
     (batch,) = sink.batches
     assert (batch.partition_id, batch.first_sequence, batch.last_sequence) == ("3", 100, 102)
     (record,) = [r for r in caplog.records if r.name == "ingest"]
-    summary = record.custom_dimensions  # type: ignore[attr-defined]
+    summary = record.__dict__  # flat `extra` keys: customDimensions once exported
     assert summary["events"] == 3
     assert summary["records"] == 2 + 8 + 1
     assert summary["rows"] == 3
     assert summary["dead_letters"] == 8
+    assert summary["partition"] == "3"
+    assert summary["lag_seconds"] > 0  # enqueued in 2024
+    points = _metrics()
+    (rows,) = points["ingest.rows"]
+    (dead,) = points["ingest.dead_letters"]
+    assert (rows.value, dead.value, dict(rows.attributes)) == (3, 8, {"partition": "3"})
+    (seconds,) = points["ingest.batch.seconds"]
+    (lag,) = points["ingest.lag.seconds"]
+    assert seconds.count == lag.count == 1
+    assert lag.min > 3600
 
 
 def test_a_transient_sink_failure_is_raised_for_the_retry_policy(sink: MemorySink) -> None:
@@ -165,6 +195,7 @@ def test_importing_the_app_needs_no_setting() -> None:
 
 HOST_KEYS = {
     "version",
+    "telemetryMode",
     "logging",
     "extensions",
     "extensionBundle",
@@ -189,6 +220,8 @@ def test_host_json_uses_documented_keys_and_sane_values() -> None:
     host = json.loads((ROOT / "host.json").read_text())
     assert set(host) <= HOST_KEYS
     assert host["version"] == "2.0"
+    # The worker exports logs and metrics with OpenTelemetry (customDimensions, customMetrics).
+    assert host["telemetryMode"] == "OpenTelemetry"
     hubs = host["extensions"]["eventHubs"]
     assert set(hubs) <= EVENT_HUBS_KEYS
     assert 1 <= hubs["minEventBatchSize"] <= hubs["maxEventBatchSize"]
@@ -210,7 +243,15 @@ def test_local_settings_sample_lists_every_setting_the_app_reads() -> None:
         assert name in sample
 
 
-def test_incomplete_settings_in_the_host_register_no_trigger() -> None:
+@pytest.mark.parametrize(
+    "host",
+    [
+        {"FUNCTIONS_WORKER_DIRECTORY": "/azure-functions-host/workers/python/3.11/LINUX/X64"},
+        {"FUNCTIONS_APPLICATION_DIRECTORY": "/home/site/wwwroot"},
+    ],
+    ids=["worker-directory (every plan, Flex included)", "application-directory"],
+)
+def test_incomplete_settings_in_the_host_register_no_trigger(host: dict[str, str]) -> None:
     import subprocess
     import sys
 
@@ -219,23 +260,44 @@ def test_incomplete_settings_in_the_host_register_no_trigger() -> None:
         "print(sorted(x.get_function_name() for x in f.app.get_functions())); "
         "print(f.STARTUP_PROBLEM)"
     )
-    env = {
-        "PATH": "/usr/bin:/bin",
-        "FUNCTIONS_WORKER_RUNTIME": "python",
-        **APP_ENV,
-        "ADX_DATABASE": "",
-    }
-    done = subprocess.run(
-        [sys.executable, "-c", probe], cwd=ROOT, env=env, capture_output=True, text=True, check=True
-    )
-    functions, problem = done.stdout.splitlines()
-    assert functions == "['health']"
-    assert problem == "setting `ADX_DATABASE` is missing"
-    env["ADX_DATABASE"] = "apimlogs"
-    done = subprocess.run(
-        [sys.executable, "-c", probe], cwd=ROOT, env=env, capture_output=True, text=True, check=True
-    )
-    assert done.stdout.splitlines() == ["['health', 'ingest_apim_logs']", "None"]
+    # As on Flex Consumption: no FUNCTIONS_WORKER_RUNTIME app setting.
+    env = {"PATH": "/usr/bin:/bin", **host, **APP_ENV, "ADX_DATABASE": ""}
+
+    def run(env: dict[str, str]) -> list[str]:
+        done = subprocess.run(
+            [sys.executable, "-c", probe],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        return done.stdout.splitlines()
+
+    assert run(env) == ["['health']", "setting `ADX_DATABASE` is missing"]
+    assert run({**env, "ADX_DATABASE": "apimlogs"}) == ["['health', 'ingest_apim_logs']", "None"]
+    # Outside the host (tools, tests) the app imports with no setting and registers both.
+    outside = {"PATH": "/usr/bin:/bin", "FUNCTIONS_WORKER_RUNTIME": "python"}
+    assert run(outside) == ["['health', 'ingest_apim_logs']", "None"]
+
+
+def test_the_partition_is_read_once_per_batch() -> None:
+    events = _trigger_events([load_fixture("chat_nonstream")] * 64)
+    reads = 0
+    original = type(events[0]).metadata
+
+    class Counting(type(events[0])):  # type: ignore[misc]
+        @property
+        def metadata(self) -> Any:
+            nonlocal reads
+            reads += 1
+            return original.fget(self)  # type: ignore[attr-defined]
+
+    for event in events:
+        event.__class__ = Counting
+    inputs = function_app.event_inputs(events)
+    assert {i.meta.partition_id for i in inputs} == {"3"}
+    assert reads == 1
 
 
 def test_funcignore_ships_the_app_and_leaves_the_development_files_out() -> None:

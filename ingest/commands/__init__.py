@@ -1,0 +1,1 @@
+"""``python -m ingest`` verbs: local and operator tools, not on the Functions path."""

@@ -1,0 +1,414 @@
+"""``python -m ingest``: command-line verbs over the same code path the Functions app uses."""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import os
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+import orjson
+
+from ingest.commands.replay import BATCH_EVENTS
+from ingest.config import CaptureMode, CoreSettings
+from ingest.core.pipeline import Pipeline
+from ingest.errors import ConfigError
+from ingest.model import BatchCounts
+from ingest.schema import DEAD_LETTER_TABLE, LANDING_TABLE
+from ingest.sources import SourceError, iter_events
+
+
+def _settings(args: argparse.Namespace) -> CoreSettings:
+    env = dict(os.environ)
+    if args.capture_text:
+        env["CAPTURE_TEXT"] = args.capture_text
+    if args.mapping:
+        env["POLICY_MAPPING_FILE"] = args.mapping
+    return CoreSettings.from_env(env)
+
+
+def cmd_flatten(args: argparse.Namespace) -> int:
+    """Flatten files and print one JSON line per output row, then a count summary on stderr."""
+    pipeline = Pipeline(_settings(args))
+    out = sys.stdout.buffer
+    total = BatchCounts()
+    failed = False
+    for path in args.paths:
+        events = iter_events(path)
+        try:
+            while batch := list(itertools.islice(events, BATCH_EVENTS)):
+                result = pipeline.process(batch)
+                for row in result.rows:
+                    out.write(orjson.dumps({"table": LANDING_TABLE, "row": row}) + b"\n")
+                for dead in result.dead_letters:
+                    out.write(orjson.dumps({"table": DEAD_LETTER_TABLE, "row": dead}) + b"\n")
+                total.add(result.counts())
+        except SourceError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            failed = True
+    out.flush()
+    counts = " ".join(f"{k}={v}" for k, v in total.as_dict().items())
+    print(f"flatten: {counts}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def _kusto_apply(args: argparse.Namespace, *, seed_only: bool) -> int:
+    from ingest.errors import IngestError
+    from ingest.identity import credential
+    from ingest.kql.apply import apply_statements
+    from ingest.kql.scripts import Seed, declare, production_statements
+    from ingest.sinks.adx import connect
+
+    if not args.cluster or not args.database:
+        print(f"kusto {args.action} needs --cluster URL and --database NAME", file=sys.stderr)
+        return 2
+    client = connect(args.cluster, None if args.no_auth else credential())
+    statements = list(production_statements())
+    if seed_only:
+        statements = [s for s in statements if isinstance(declare(s), Seed)]
+    try:
+        applied = apply_statements(client, args.database, statements, print)
+    except IngestError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(
+        f"{args.action}: {len(applied)} of {len(statements)} statements applied to {args.database}"
+    )
+    return 0
+
+
+def cmd_kusto(args: argparse.Namespace) -> int:
+    """Print, validate, apply or regenerate the ADX scripts."""
+    from ingest.kql.scripts import KUSTO_DIR, full_script
+
+    if args.action == "script":
+        sys.stdout.write(full_script())
+        return 0
+    if args.action in ("apply", "seed"):
+        return _kusto_apply(args, seed_only=args.action == "seed")
+    if args.action == "validate":
+        from ingest.kql.validate import validate
+
+        errors, checked = validate()
+        for error in errors:
+            print(error, file=sys.stderr)
+        print(
+            f"validate: {checked['statements']} statements, {checked['policies']} update policies, "
+            f"{len(errors)} errors",
+            file=sys.stderr,
+        )
+        return 1 if errors else 0
+    from ingest.kql.dashboard import dashboard_json
+    from ingest.kql.generate import generate_scripts
+
+    for name, text in {**generate_scripts(), "dashboard.json": dashboard_json()}.items():
+        path = KUSTO_DIR / name
+        changed = not path.exists() or path.read_text(encoding="utf-8") != text
+        path.write_text(text, encoding="utf-8")
+        print(f"{'wrote' if changed else 'unchanged'} {path}", file=sys.stderr)
+    return 0
+
+
+def cmd_send(args: argparse.Namespace) -> int:
+    """Publish recorded event bodies to a real Event Hub."""
+    from ingest.commands import send as eventhub
+
+    connection = (
+        os.environ.get(args.connection_string_env, "") if args.connection_string_env else ""
+    )
+    if not args.namespace and not connection:
+        print("send needs --namespace (or --connection-string-env)", file=sys.stderr)
+        return 2
+    client = eventhub.producer(args.namespace or "", args.eventhub, connection)
+    total = 0
+    with client:
+        for path in args.paths:
+            try:
+                sent, _ = eventhub.send(
+                    client, iter_events(path), partition_key=args.partition_key, report=print
+                )
+            except SourceError as exc:
+                print(f"error: {exc}", file=sys.stderr)
+                return 1
+            total += sent
+    print(f"send: {total} events to {args.eventhub}")
+    return 0
+
+
+def cmd_redrive(args: argparse.Namespace) -> int:
+    """Re-ingest the batches kept in the dead-letter container."""
+    from ingest.config import Settings
+    from ingest.sinks import adx
+
+    # Redrive always queues: kept batches can be large, and latency no longer matters.
+    sink = adx.sink_from_settings(Settings.from_env(os.environ), mode="queued")
+    done, kept = adx.redrive(sink, print)
+    print(f"redrive: {done} batches re-ingested, {kept} still kept")
+    return 1 if kept else 0
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    """Write simulated APIM traffic (JSON lines of event bodies) and its ground truth."""
+    from datetime import UTC, datetime
+    from pathlib import Path
+
+    from ingest.commands.simulate import simulate, write_truth
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    start = datetime.fromisoformat(args.start).replace(tzinfo=UTC)
+    bodies, simulator = simulate(args.seed, start, args.hours, args.rate)
+    events = out / "events.jsonl"
+    with events.open("wb") as stream:
+        for body in bodies:
+            stream.write(body + b"\n")
+    write_truth(simulator, str(out / "truth.json"))
+    truth = simulator.truth
+    print(
+        f"simulate: {truth.events} events, {truth.records} records "
+        f"({truth.duplicates} duplicate and "
+        f"{truth.malformed} malformed events) -> {events}, {out / 'truth.json'}",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    """Push files through the Functions app's batch path into the local store."""
+    from ingest.commands.replay import ReplayStats, default_workers, replay
+    from ingest.sinks.local.store import LocalSink
+
+    def progress(stats: ReplayStats) -> None:
+        if sys.stderr.isatty():
+            total = stats.counts
+            print(
+                f"\rreplay: {total.events:,} events, {total.records:,} records, "
+                f"{stats.rate:,.0f}/s",
+                end="",
+                file=sys.stderr,
+            )
+
+    settings = _settings(args)
+    workers = default_workers() if args.workers is None else args.workers
+    sink = LocalSink(args.db)
+    try:
+        stats = replay(
+            args.paths,
+            sink,
+            settings,
+            workers=workers,
+            batch_events=args.batch or BATCH_EVENTS,
+            progress=progress,
+        )
+    finally:
+        sink.close()
+    for error in stats.errors:
+        print(f"error: {error}", file=sys.stderr)
+    counts = " ".join(f"{k}={v}" for k, v in stats.counts.as_dict().items())
+    print(
+        f"\rreplay: {counts} seconds={stats.seconds:.1f} rate={stats.rate:,.0f} records/s "
+        f"workers={stats.workers} -> {args.db}",
+        file=sys.stderr,
+    )
+    return 1 if stats.errors else 0
+
+
+def cmd_query(args: argparse.Namespace) -> int:
+    """Run KQL on the local store; print a table or JSON."""
+    from ingest.sinks.local.store import LocalSink
+
+    sink = LocalSink(args.db)
+    try:
+        rows = sink.query(args.kql)
+    except Exception as exc:  # noqa: BLE001 - a query error is the user's, shown as such
+        print(f"query error: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        sink.close()
+    if args.json:
+        sys.stdout.buffer.write(orjson.dumps(rows, default=str) + b"\n")
+        return 0
+    from ingest.commands.table import format_table
+
+    sys.stdout.write(format_table(rows))
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    """Print the headline KPIs and write the HTML dashboard."""
+    from pathlib import Path
+
+    from ingest.commands.report import html_report, kpis, text_report
+    from ingest.sinks.local.store import LocalSink
+
+    sink = LocalSink(args.db)
+    data = kpis(sink)
+    sink.close()
+    sys.stdout.write(text_report(data))
+    if args.html:
+        Path(args.html).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.html).write_text(html_report(data), encoding="utf-8")
+        print(f"\nreport: dashboard written to {args.html}", file=sys.stderr)
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    """Serve the local store over the Kusto REST protocol on 127.0.0.1 (read-only)."""
+    from duckdb_kql.server import KustoRestServer
+
+    from ingest.sinks.local.kql import local_function_declarations
+    from ingest.sinks.local.store import LocalSink
+
+    sink = LocalSink(args.db)
+    server = KustoRestServer(
+        sink.con,
+        port=args.port,
+        source=args.db,
+        functions=local_function_declarations(),
+        quiet=True,
+    )
+    print(
+        f"serve: {args.db} as database `{server.database}` at {server.url} (Ctrl-C stops)",
+        flush=True,
+    )
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+        sink.close()
+    return 0
+
+
+def _inputs(parser: argparse.ArgumentParser, *, core: bool = True) -> None:
+    parser.add_argument(
+        "paths", nargs="+", metavar="PATH", help=".json, .jsonl, .avro (Capture) or -"
+    )
+    if core:
+        parser.add_argument(
+            "--capture-text", choices=[m.value for m in CaptureMode], help="override CAPTURE_TEXT"
+        )
+        parser.add_argument(
+            "--mapping", help="log-to-eventhub mapping file (overrides POLICY_MAPPING_FILE)"
+        )
+
+
+def _store(parser: argparse.ArgumentParser) -> None:
+    from ingest.sinks.local import DEFAULT_DB
+
+    parser.add_argument("--db", default=str(DEFAULT_DB), help="DuckDB file of the local store")
+
+
+def _kusto_parser(verbs: Any) -> None:
+    kusto = verbs.add_parser("kusto", help="the ADX scripts in kusto/")
+    kusto.add_argument(
+        "action",
+        choices=["script", "generate", "validate", "apply", "seed"],
+        help="script: print every statement in order; generate: rewrite 10_tables/20_mappings "
+        "from schemas/; validate: check every statement with the Kusto language service; "
+        "apply: run every statement against --cluster/--database; seed: only the reference "
+        "data (what a database script resource cannot run)",
+    )
+    kusto.add_argument(
+        "--cluster", help="cluster URL, e.g. https://mycluster.westeurope.kusto.windows.net"
+    )
+    kusto.add_argument("--database", help="database name")
+    kusto.add_argument(
+        "--no-auth",
+        action="store_true",
+        help="send no credential (a local Kusto emulator); default: DefaultAzureCredential",
+    )
+    kusto.set_defaults(handler=cmd_kusto)
+
+
+def _send_parser(verbs: Any) -> None:
+    send = verbs.add_parser("send", help="publish event bodies to a real Event Hub (smoke test)")
+    _inputs(send, core=False)
+    send.add_argument(
+        "--namespace", help="<namespace>.servicebus.windows.net (DefaultAzureCredential)"
+    )
+    send.add_argument("--eventhub", required=True, help="event hub name")
+    send.add_argument(
+        "--connection-string-env",
+        help="name of an environment variable holding a connection string",
+    )
+    send.add_argument("--partition-key", help="send every event with this partition key")
+    send.set_defaults(handler=cmd_send)
+
+
+def _simulate_parser(verbs: Any) -> None:
+    simulate = verbs.add_parser(
+        "simulate", help="write simulated APIM traffic and its ground truth"
+    )
+    simulate.add_argument(
+        "--out", default=".local/sim", help="folder for events.jsonl and truth.json"
+    )
+    simulate.add_argument("--seed", type=int, default=7)
+    simulate.add_argument("--start", default="2025-10-01T00:00:00", help="UTC start of the period")
+    simulate.add_argument("--hours", type=float, default=24.0)
+    simulate.add_argument("--rate", type=float, default=5.0, help="calls per minute on average")
+    simulate.set_defaults(handler=cmd_simulate)
+
+
+def _replay_parser(verbs: Any) -> None:
+    replay = verbs.add_parser("replay", help="replay event files into the local store")
+    _inputs(replay)
+    _store(replay)
+    replay.add_argument("--batch", type=int, help=f"events per batch (default: {BATCH_EVENTS})")
+    replay.add_argument(
+        "--workers",
+        type=int,
+        help="processes that flatten events (default: one per core; 0: all in this process)",
+    )
+    replay.set_defaults(handler=cmd_replay)
+
+
+def _store_parsers(verbs: Any) -> None:
+    query = verbs.add_parser("query", help="run KQL on the local store")
+    query.add_argument(
+        "kql", help='e.g. "LlmCalls() | summarize sum(TotalTokens) by SubscriptionId"'
+    )
+    _store(query)
+    query.add_argument("--json", action="store_true", help="print a JSON array of row objects")
+    query.set_defaults(handler=cmd_query)
+    report = verbs.add_parser("report", help="print the headline KPIs and write the HTML dashboard")
+    _store(report)
+    report.add_argument("--html", help="write the self-contained dashboard page here")
+    report.set_defaults(handler=cmd_report)
+    serve = verbs.add_parser("serve", help="serve the local store over the Kusto REST protocol")
+    _store(serve)
+    serve.add_argument("--port", type=int, default=31415, help="0 picks a free port")
+    serve.set_defaults(handler=cmd_serve)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of every verb."""
+    parser = argparse.ArgumentParser(prog="python -m ingest", description=__doc__)
+    verbs = parser.add_subparsers(dest="verb", required=True)
+    flatten = verbs.add_parser("flatten", help="flatten files to JSON lines of ADX rows")
+    _inputs(flatten)
+    flatten.set_defaults(handler=cmd_flatten)
+    _kusto_parser(verbs)
+    _send_parser(verbs)
+    redrive = verbs.add_parser(
+        "redrive", help="re-ingest the batches kept in the dead-letter container"
+    )
+    redrive.set_defaults(handler=cmd_redrive)
+    _simulate_parser(verbs)
+    _replay_parser(verbs)
+    _store_parsers(verbs)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one verb; return the process exit code."""
+    args = build_parser().parse_args(argv)
+    try:
+        code: int = args.handler(args)
+    except ConfigError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        return 2
+    return code

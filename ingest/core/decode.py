@@ -1,0 +1,87 @@
+"""Event body bytes -> JSON records. Pure; never raises on bad input.
+
+An event body may be gzip-compressed, start with a UTF-8 BOM, hold a diagnostic-settings envelope
+``{"records": [...]}``, a bare array of records, a bare record, JSON lines, or not be JSON at all.
+"""
+
+from __future__ import annotations
+
+import zlib
+from typing import Any
+
+import orjson
+
+from ingest.model import Rejected, RejectReason
+
+GZIP_MAGIC = b"\x1f\x8b"
+UTF8_BOM = b"\xef\xbb\xbf"
+
+MAX_DECOMPRESSED_BYTES = 64 * 1024 * 1024
+"""Largest body a gzip event may inflate to (events are at most 1 MB; this stops zip bombs)."""
+
+
+def _gunzip(body: bytes) -> bytes | Rejected:
+    """Inflate every gzip member of a body, refusing to grow past the limit."""
+    out = bytearray()
+    data = body
+    try:
+        while data:
+            inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
+            out += inflater.decompress(data, MAX_DECOMPRESSED_BYTES + 1 - len(out))
+            while inflater.unconsumed_tail and len(out) <= MAX_DECOMPRESSED_BYTES:
+                out += inflater.decompress(
+                    inflater.unconsumed_tail, MAX_DECOMPRESSED_BYTES + 1 - len(out)
+                )
+            if len(out) > MAX_DECOMPRESSED_BYTES:
+                return Rejected(
+                    RejectReason.TOO_LARGE,
+                    f"gzip body inflates past {MAX_DECOMPRESSED_BYTES} bytes",
+                )
+            if not inflater.eof:
+                return Rejected(RejectReason.BAD_GZIP, "gzip body ends before its end marker")
+            data = inflater.unused_data  # concatenated members are legal
+    except zlib.error as exc:
+        return Rejected(RejectReason.BAD_GZIP, f"gzip body cannot be inflated: {exc}")
+    return bytes(out)
+
+
+def decode_body(body: bytes) -> tuple[Any, bytes] | Rejected:
+    """Decompress, strip the BOM and parse one event body as JSON (or JSON lines).
+
+    Returns the document and the decoded bytes it was parsed from.
+    """
+    if not body or not body.strip():
+        return Rejected(RejectReason.EMPTY_BODY, "event body is empty")
+    if body[:2] == GZIP_MAGIC:
+        inflated = _gunzip(body)
+        if isinstance(inflated, Rejected):
+            return inflated
+        body = inflated
+    if body[:3] == UTF8_BOM:
+        body = body[3:]
+    try:
+        return orjson.loads(body), body
+    except orjson.JSONDecodeError as exc:
+        error = exc
+    # Some policies write several JSON documents per event, one per line.
+    lines = [line for line in body.splitlines() if line.strip()]
+    if len(lines) > 1:
+        try:
+            return [orjson.loads(line) for line in lines], body
+        except orjson.JSONDecodeError:
+            pass
+    return Rejected(RejectReason.NOT_JSON, f"event body is not JSON: {error}")
+
+
+def split_records(document: Any) -> list[Any] | Rejected:
+    """The records of a decoded body: envelope, bare array or bare object."""
+    if isinstance(document, dict):
+        records = document.get("records", document.get("Records"))
+        if isinstance(records, list):
+            return records
+        return [document]
+    if isinstance(document, list):
+        return document
+    return Rejected(
+        RejectReason.NOT_A_RECORD, f"event body is a JSON {type(document).__name__}, not an object"
+    )

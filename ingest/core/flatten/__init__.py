@@ -1,0 +1,64 @@
+"""One APIM record -> one landing row, or the reason it cannot be one.
+
+Dispatch is by category: ``GatewayLogs`` (``gateway``) and ``GatewayLlmLogs`` (``llm``) diagnostic
+records, camelCase as streamed to Event Hubs or PascalCase as exported from Log Analytics
+(``fields``), and anything else that the log-to-eventhub mapping (``policy``) can read. Every
+family ends in ``finish``. Field lookup is case-insensitive.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ingest.config import CoreSettings
+from ingest.core.coerce import FieldError, TimestampError, to_str
+from ingest.core.flatten.fields import (
+    CATEGORY_BY_TYPE,
+    GATEWAY_LLM_LOGS,
+    GATEWAY_LOGS,
+    lower_keys,
+    record_fields,
+)
+from ingest.core.flatten.finish import Finisher
+from ingest.core.flatten.gateway import flatten_gateway
+from ingest.core.flatten.llm import flatten_llm
+from ingest.core.flatten.policy import PolicyMapping
+from ingest.model import LandingRow, Rejected, RejectReason, SourceFormat
+
+
+class Flattener:
+    """Turns decoded records into landing rows with the configured capture and mapping."""
+
+    def __init__(self, settings: CoreSettings) -> None:
+        self.settings = settings
+        self.finisher = Finisher(settings)
+        self.policy = PolicyMapping.load(settings.policy_mapping_file)
+
+    def flatten(self, record: Any, fallback_time: str | None = None) -> LandingRow | Rejected:
+        """Flatten one record; never raises on bad input."""
+        if not isinstance(record, dict):
+            return Rejected(
+                RejectReason.NOT_A_RECORD, f"record is a {type(record).__name__}, not an object"
+            )
+        fields, fmt = record_fields(record)
+        category = to_str(fields.get("category"))
+        if not category:
+            category = CATEGORY_BY_TYPE.get(to_str(fields.get("type")).lower(), "")
+        if not category and fmt is SourceFormat.DIAGNOSTICS:
+            fmt = SourceFormat.POLICY
+        try:
+            if category == GATEWAY_LOGS:
+                return flatten_gateway(fields, fmt, self.finisher)
+            if category == GATEWAY_LLM_LOGS:
+                return flatten_llm(fields, fmt, self.finisher)
+            if category:
+                return Rejected(
+                    RejectReason.UNSUPPORTED_CATEGORY,
+                    f"category `{category[:80]}` is not GatewayLogs or GatewayLlmLogs",
+                    fmt.value,
+                )
+            return self.policy.flatten(lower_keys(record), self.finisher, fallback_time)
+        except TimestampError as exc:
+            return Rejected(RejectReason.BAD_TIMESTAMP, str(exc), fmt.value)
+        except FieldError as exc:
+            return Rejected(RejectReason.BAD_FIELD, str(exc), fmt.value)

@@ -1,0 +1,232 @@
+"""What every input family shares once its own fields are read: kinds, URL facts, tokens, text.
+
+``Finisher.finish_call`` fills model, streaming, errors, token counts (exact, or estimated) and the
+captured text from what the logged bodies say; GatewayLogs records and log-to-eventhub payloads
+both end here.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from ingest.config import CaptureMode, CoreSettings
+from ingest.core.bodies import LLM_KINDS, RequestInfo, ResponseInfo, Usage, estimate_tokens
+from ingest.core.privacy import capture, scrub_url
+from ingest.model import LandingRow, UsageSource
+
+OPERATION_KINDS = {
+    "chatcompletions_create": "chat",
+    "completions_create": "completions",
+    "embeddings_create": "embeddings",
+    "createresponse": "responses",
+    "responses_create": "responses",
+    "imagegenerations_create": "images",
+    "imagesgenerations_create": "images",
+    "transcriptions_create": "audio",
+    "translations_create": "audio",
+    "speech_create": "audio",
+}
+"""Azure OpenAI operation ids (from the OpenAPI spec) and the kind of call they are."""
+
+_OBJECT_KINDS = {
+    "chat.completion": "chat",
+    "chat.completion.chunk": "chat",
+    "text_completion": "completions",
+    "embedding": "embeddings",
+    "response": "responses",
+}
+
+_DEPLOYMENT = re.compile(r"/deployments/([^/?#]+)", re.IGNORECASE)
+_API_VERSION = re.compile(r"[?&]api-version=([^&#]+)", re.IGNORECASE)
+
+
+def kind_from_url(url: str) -> str:
+    """The operation kind from an Azure OpenAI URL path ('' when the path does not say)."""
+    path = url.split("?", 1)[0].lower().rstrip("/")
+    if path.endswith("/chat/completions"):
+        return "chat"
+    if path.endswith("/completions"):
+        return "completions"
+    if path.endswith("/embeddings"):
+        return "embeddings"
+    if "/responses" in path:
+        return "responses"
+    if "/images/" in path:
+        return "images"
+    if "/audio/" in path:
+        return "audio"
+    return ""
+
+
+_KIND_CACHE: dict[str, str] = {}
+
+
+def normalize_kind(value: str) -> str:
+    """An operation id, object type or description as one of the operation kinds (cached)."""
+    kind = _KIND_CACHE.get(value)
+    if kind is None:
+        kind = _normalize_kind(value)
+        if len(_KIND_CACHE) < 4096:
+            _KIND_CACHE[value] = kind
+    return kind
+
+
+def _normalize_kind(value: str) -> str:
+    text = value.strip().lower()
+    if not text:
+        return ""
+    if text in OPERATION_KINDS:
+        return OPERATION_KINDS[text]
+    if text in _OBJECT_KINDS:
+        return _OBJECT_KINDS[text]
+    if text in ("chat", "completions", "embeddings", "responses", "images", "audio", "other"):
+        return text
+    for needle, kind in (
+        ("chat", "chat"),
+        ("embed", "embeddings"),
+        ("response", "responses"),
+        ("completion", "completions"),
+        ("image", "images"),
+        ("audio", "audio"),
+        ("speech", "audio"),
+        ("transcri", "audio"),
+    ):
+        if needle in text:
+            return kind
+    return "other"
+
+
+@dataclass(frozen=True, slots=True)
+class UrlFacts:
+    """What an Azure OpenAI URL says: deployment, API version, kind, and its secret-free form."""
+
+    deployment: str
+    api_version: str
+    kind: str
+    is_v1: bool
+    scrubbed: str
+
+
+_URL_CACHE: dict[str, UrlFacts] = {}
+_URL_CACHE_SIZE = 4096
+"""URLs repeat (a few deployments and API versions), so their facts are computed once."""
+
+
+def url_facts(url: str) -> UrlFacts:
+    """Facts of a URL, cached."""
+    facts = _URL_CACHE.get(url)
+    if facts is None:
+        is_v1 = "/openai/v1/" in url.lower()
+        m = _DEPLOYMENT.search(url)
+        v = _API_VERSION.search(url)
+        facts = UrlFacts(
+            deployment=m.group(1) if m else "",
+            api_version=v.group(1) if v else ("v1" if is_v1 else ""),
+            kind=kind_from_url(url),
+            is_v1=is_v1,
+            scrubbed=scrub_url(url),
+        )
+        if len(_URL_CACHE) >= _URL_CACHE_SIZE:
+            _URL_CACHE.clear()
+        _URL_CACHE[url] = facts
+    return facts
+
+
+def apply_url(row: LandingRow, url: str, request: RequestInfo) -> None:
+    """Deployment, API version and kind from the URL (v1 API: deployment is the body's model)."""
+    if not url:
+        return
+    facts = url_facts(url)
+    if facts.deployment:
+        row["DeploymentName"] = facts.deployment
+    elif facts.is_v1 and request.model:
+        row["DeploymentName"] = request.model
+    if facts.api_version:
+        row["ApiVersion"] = facts.api_version
+    if facts.kind:
+        row["OperationKind"] = facts.kind
+
+
+_SOURCE_VALUES = {source: source.value for source in UsageSource}
+"""Plain strings of the usage sources (an enum's ``.value`` is a slow property on a hot path)."""
+
+
+def set_usage(row: LandingRow, usage: Usage, source: UsageSource) -> None:
+    """Write token counts, deriving the total (and embeddings' zero completion) when absent."""
+    completion = usage.completion
+    if completion is None and row["OperationKind"] == "embeddings":
+        completion = 0
+    total = usage.total
+    if total is None and usage.prompt is not None and completion is not None:
+        total = usage.prompt + completion
+    row["PromptTokens"] = usage.prompt
+    row["CompletionTokens"] = completion
+    row["TotalTokens"] = total
+    row["CachedTokens"] = usage.cached
+    row["ReasoningTokens"] = usage.reasoning
+    row["UsageSource"] = _SOURCE_VALUES[source]
+
+
+class Finisher:
+    """Fills a row from its call's bodies, with the configured capture and estimates."""
+
+    def __init__(self, settings: CoreSettings) -> None:
+        self.settings = settings
+        self.capturing = settings.capture_text is not CaptureMode.NONE
+
+    def capture(self, text: str) -> str:
+        """Text as the capture mode allows ('' under ``none``)."""
+        return capture(text, self.settings.capture_text, self.settings.capture_text_max_chars)
+
+    def finish_call(
+        self,
+        row: LandingRow,
+        request: RequestInfo,
+        response: ResponseInfo,
+        exact: Usage | None,
+        exact_source: UsageSource,
+    ) -> None:
+        """Fill model, streaming, errors, tokens and text from what the bodies say."""
+        if not row["ModelName"]:
+            row["ModelName"] = response.model
+        if not row["RequestId"]:
+            row["RequestId"] = response.request_id
+        if row["IsStreaming"] is None and (request.stream is not None or response.present):
+            row["IsStreaming"] = bool(request.stream) or response.is_sse
+        if not row["FinishReason"]:
+            row["FinishReason"] = response.finish_reason
+        if not row["ErrorCode"]:
+            row["ErrorCode"] = response.error_code
+            row["ErrorMessage"] = response.error_message[:1024]
+        row["IsRequestBodyTruncated"] = request.truncated if request.present else None
+        row["IsResponseBodyTruncated"] = response.truncated if response.present else None
+
+        if exact is not None:
+            set_usage(row, exact, exact_source)
+        elif response.usage is not None:
+            set_usage(row, response.usage, response.usage_source)
+        else:
+            self._estimate(row, request, response)
+
+        if self.capturing:
+            row["PromptText"] = self.capture(request.text())
+            row["CompletionText"] = self.capture(response.text())
+
+    def _estimate(self, row: LandingRow, request: RequestInfo, response: ResponseInfo) -> None:
+        row["UsageSource"] = _SOURCE_VALUES[UsageSource.NONE]
+        kind = row["OperationKind"]
+        code = row["ResponseCode"]
+        if not self.settings.estimate_tokens or kind not in LLM_KINDS:
+            return
+        if code is not None and not 200 <= code < 300:
+            return
+        prompt = estimate_tokens(len(request.text())) if request.document is not None else None
+        completion: int | None = None
+        if kind == "embeddings":
+            completion = 0 if prompt is not None else None
+        elif response.has_text:
+            completion = estimate_tokens(response.text_length())
+        if prompt is None and completion is None:
+            return
+        set_usage(row, Usage(prompt=prompt, completion=completion), UsageSource.ESTIMATED)

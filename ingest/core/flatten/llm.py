@@ -1,0 +1,56 @@
+"""``GatewayLlmLogs`` records: token counts and message chunks of APIM's LLM logging."""
+
+from __future__ import annotations
+
+from ingest.core.bodies import Usage, render_messages
+from ingest.core.coerce import to_bool, to_datetime, to_int, to_str
+from ingest.core.flatten.fields import GATEWAY_LLM_LOGS, Fields
+from ingest.core.flatten.finish import Finisher, normalize_kind, set_usage
+from ingest.model import (
+    LandingRow,
+    Rejected,
+    RejectReason,
+    SourceFormat,
+    UsageSource,
+    empty_landing_row,
+)
+
+
+def flatten_llm(f: Fields, fmt: SourceFormat, finisher: Finisher) -> LandingRow | Rejected:
+    """One GatewayLlmLogs record (raises FieldError for a value that cannot be read)."""
+    row = empty_landing_row()
+    timestamp = to_datetime(f.get("time", f.get("timeGenerated")), "time")
+    if timestamp is None:
+        return Rejected(RejectReason.BAD_TIMESTAMP, "record has no `time`", fmt.value)
+    row["Timestamp"] = timestamp
+    row["Category"] = GATEWAY_LLM_LOGS
+    row["SourceFormat"] = fmt.value
+    row["CorrelationId"] = to_str(f.get("correlationId"))
+    row["RequestId"] = to_str(f.get("requestId"))
+    row["SequenceNumber"] = to_int(f.get("sequenceNumber"), "sequenceNumber")
+    row["ResourceId"] = to_str(f.get("resourceId", f.get("_ResourceId")))
+    row["Region"] = to_str(f.get("Region", f.get("region", f.get("location"))))
+    row["DeploymentName"] = to_str(f.get("deploymentName"))
+    row["ModelName"] = to_str(f.get("modelName"))
+    row["ApiVersion"] = to_str(f.get("apiVersion"))
+    operation = to_str(f.get("operationName"))
+    if operation.lower().startswith("microsoft.apimanagement/"):
+        operation = ""
+    row["OperationId"] = operation
+    row["OperationKind"] = normalize_kind(operation)
+    row["IsStreaming"] = to_bool(f.get("isStreamCompletion"), "isStreamCompletion")
+    usage = Usage(
+        prompt=to_int(f.get("promptTokens"), "promptTokens"),
+        completion=to_int(f.get("completionTokens"), "completionTokens"),
+        total=to_int(f.get("totalTokens"), "totalTokens"),
+        cached=to_int(f.get("cachedTokens", f.get("promptCachedTokens")), "cachedTokens"),
+        reasoning=to_int(f.get("reasoningTokens"), "reasoningTokens"),
+    )
+    if usage.prompt is not None or usage.completion is not None or usage.total is not None:
+        set_usage(row, usage, UsageSource.LLM_LOG)
+    else:
+        row["UsageSource"] = UsageSource.NONE.value
+    if finisher.capturing:
+        row["PromptText"] = finisher.capture(render_messages(f.get("requestMessages")))
+        row["CompletionText"] = finisher.capture(render_messages(f.get("responseMessages")))
+    return row

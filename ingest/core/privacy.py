@@ -1,0 +1,143 @@
+"""Masking of secrets and personal data before anything reaches a row.
+
+Two layers:
+* ``mask_secrets`` always runs, whatever the capture mode: subscription keys, API keys,
+  authorization headers, bearer tokens, JWTs, SAS signatures and storage keys never reach a row or
+  a dead letter.
+* ``redact`` adds e-mail addresses, phone numbers and well-known secret token formats, for the
+  ``redacted`` capture mode.
+"""
+
+from __future__ import annotations
+
+import re
+
+from ingest.config import CaptureMode
+
+MASK = "***"
+"""What a masked secret value becomes."""
+
+SECRET_KEY_NAMES = re.compile(
+    r"(?:api[-_]?key|subscription[-_]?key|authorization|jwt|bearer|password|passwd|secret|"
+    r"accountkey|sharedaccesskey|access[-_]?token|client[-_]?secret|^sig$|^code$|^key$)",
+    re.IGNORECASE,
+)
+"""Field, header and query-parameter names whose values are secrets (never read, always masked)."""
+
+_KV_NAMES = (
+    "ocp-apim-subscription-key",
+    "subscription-key",
+    "x-api-key",
+    "api-key",
+    "apikey",
+    "authorization",
+    "accountkey",
+    "sharedaccesskey",
+    "sharedaccesssignature",
+    "sig",
+)
+"""Header and parameter names whose value follows a ``:`` or ``=``."""
+
+_KV_SEPARATOR = re.compile(r"[:=]")
+_KV_VALUE = re.compile(r"\s*(?:(?i:bearer|basic)\s+)?\"?[^\s\",;&]+")
+_BEARER = re.compile(r"(?P<scheme>(?i:bearer|basic)\s+)[A-Za-z0-9\-._~+/]{8,}=*")
+_JWT = re.compile(r"eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*")
+_HEX_KEY = re.compile(r"(?<![0-9A-Za-z])[0-9a-fA-F]{32}(?![0-9A-Za-z])")
+"""APIM subscription keys and classic Azure OpenAI keys: 32 hex digits standing alone."""
+
+
+def _mask_key_values(text: str) -> str:
+    """Mask the value after ``name:`` or ``name=`` for credential names (found by the separator)."""
+    out: list[str] = []
+    last = 0
+    for sep in _KV_SEPARATOR.finditer(text):
+        at = sep.start()
+        if at < last:
+            continue
+        head = text[max(0, at - 40) : at].rstrip().lower()
+        name = next((n for n in _KV_NAMES if head.endswith(n)), None)
+        if name is None:
+            continue
+        before = len(head) - len(name) - 1
+        if before >= 0 and (head[before].isalnum() or head[before] == "_"):
+            continue  # "design:" is not "sig:"
+        value = _KV_VALUE.match(text, at + 1)
+        if value is None:
+            continue
+        lead = len(value.group()) - len(value.group().lstrip())
+        out.append(text[last : at + 1 + lead])
+        out.append(MASK)
+        last = value.end()
+    if not out:
+        return text
+    out.append(text[last:])
+    return "".join(out)
+
+
+_JSON_SECRET_FIELD = re.compile(
+    r"(?P<name>\"[\w-]*(?i:api[-_]?key|subscription[-_]?key|authorization|jwt[-_]?token|jwt|"
+    r"password|secret|accountkey|sharedaccesskey|access[-_]?token)[\w-]*\"\s*:\s*)"
+    r"(?P<value>\"(?:[^\"\\]|\\.)*\")"
+)
+
+_URL_SECRET_PARAM = re.compile(
+    r"(?P<name>[?&](?i:subscription-key|api-key|apikey|sig|code|key|access_token|token)=)[^&#]*"
+)
+
+_EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
+_PHONE = re.compile(
+    r"(?<![\w+])(?:\+\d{1,3}[\s.-]?\(?\d{1,4}\)?(?:[\s.-]?\d{2,4}){2,4}"
+    r"|\(?\d{3}\)?[\s.-]\d{3}[\s.-]\d{4})(?![\w])"
+)
+_TOKEN_MARKERS = ("sk-", "AKIA", "gh", "xox", "AIza")
+_HAS_DIGIT_RUN = re.compile(r"\d[\s().-]?\d[\s().-]?\d")
+"""A phone number has runs of digits: texts without any skip the (slower) phone pattern."""
+_TOKEN_FORMATS = re.compile(
+    r"\b(?:sk-(?:proj-)?[A-Za-z0-9_-]{20,}|AKIA[0-9A-Z]{16}|gh[pousr]_[A-Za-z0-9]{30,}|"
+    r"xox[abprs]-[A-Za-z0-9-]{10,}|AIza[0-9A-Za-z_-]{35})"
+)
+
+
+def mask_secrets(text: str) -> str:
+    """Mask credentials in free text (always applied, in every capture mode)."""
+    if not text:
+        return text
+    if '"' in text:
+        text = _JSON_SECRET_FIELD.sub(lambda m: m.group("name") + f'"{MASK}"', text)
+    if ":" in text or "=" in text:
+        text = _mask_key_values(text)
+    lowered = text.lower()
+    if "bearer" in lowered or "basic" in lowered:
+        text = _BEARER.sub(lambda m: m.group("scheme") + MASK, text)
+    if "eyJ" in text:
+        text = _JWT.sub(MASK, text)
+    return _HEX_KEY.sub(MASK, text)
+
+
+def redact(text: str) -> str:
+    """Mask secrets, e-mail addresses, phone numbers and well-known token formats."""
+    if not text:
+        return text
+    text = mask_secrets(text)
+    if any(marker in text for marker in _TOKEN_MARKERS):
+        text = _TOKEN_FORMATS.sub("[SECRET]", text)
+    if "@" in text:
+        text = _EMAIL.sub("[EMAIL]", text)
+    if _HAS_DIGIT_RUN.search(text):
+        text = _PHONE.sub("[PHONE]", text)
+    return text
+
+
+def scrub_url(url: str) -> str:
+    """Mask secret query parameters (``subscription-key``, ``sig``, ...) in a URL."""
+    if "=" not in url:
+        return url
+    return _URL_SECRET_PARAM.sub(lambda m: m.group("name") + MASK, url)
+
+
+def capture(text: str, mode: CaptureMode, max_chars: int) -> str:
+    """Prompt or completion text as the capture mode allows, cut at ``max_chars``."""
+    if mode is CaptureMode.NONE or not text:
+        return ""
+    text = redact(text) if mode is CaptureMode.REDACTED else mask_secrets(text)
+    return text[:max_chars]

@@ -1,0 +1,1 @@
+"""The ``kusto/`` scripts as data: one parser (``scripts``), generation, validation, apply."""

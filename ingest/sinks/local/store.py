@@ -1,0 +1,148 @@
+"""The embedded default store: a DuckDB file that runs the same ``kusto/`` KQL as ADX.
+
+Rows land in transactions (a few batches' worth): the landing table, then the update policies,
+all or nothing, as in ADX; the dedup views are views (``kusto/local/equivalents.kql``); any KQL
+(tables, views, stored functions) can be queried with ``python -m ingest query``.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections import deque
+from collections.abc import Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from ingest.model import BatchId
+from ingest.schema import DEAD_LETTER_TABLE, LANDING_TABLE
+from ingest.sinks.base import Rows
+from ingest.sinks.local import DEFAULT_DB, kql
+from ingest.sinks.local.spool import SpooledBatch, SpoolSink
+
+FLUSH_ROWS = 20_000
+"""Rows per store transaction: the local twin of ADX's ingestion batching policy.
+
+Each transaction plans the update policies' SQL once (tens of milliseconds), so a few large
+transactions are much cheaper than many small ones. Rows wait as JSON in a temporary file (about
+1.6 KB each without text), not as Python objects, so the buffer costs no memory; a transaction also
+ends at ``spool.FLUSH_BYTES`` of JSON, whatever its row count.
+"""
+
+MEMORY_LIMIT = "64MB"
+"""DuckDB's memory for the store (it spills to disk beyond): keeps a long replay's memory flat."""
+
+THREADS = 1
+"""DuckDB threads: one, as replay workers flatten on the other cores (and every thread of the JSON
+reader takes buffers of its own out of ``MEMORY_LIMIT``)."""
+
+CHECKPOINT_THRESHOLD = "256MB"
+"""WAL size that makes DuckDB checkpoint (its default, 16 MB, rewrote the file every batch)."""
+
+MAX_PENDING = 3
+"""Spooled transactions that may wait for the store before writers are held back (on disk)."""
+
+
+class LocalSink:
+    """A Sink writing into the local store.
+
+    Rows are spooled as they arrive (``SpoolSink``) and land in transactions of about
+    ``flush_rows`` rows, run in order on a background thread (DuckDB works without the GIL), so
+    the next batches are flattened while the previous ones land. ``land`` takes transactions
+    spooled elsewhere (replay workers). A transaction's failure is raised by the next call.
+    """
+
+    def __init__(self, path: str | Path = DEFAULT_DB, *, flush_rows: int = FLUSH_ROWS) -> None:
+        self.flush_rows = flush_rows
+        self._spool_folder = ""
+        self._spool: SpoolSink | None = None
+        self._pending: deque[Future[None]] = deque()
+        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="local-store")
+        target = Path(path)
+        if str(path) != ":memory:":
+            target.parent.mkdir(parents=True, exist_ok=True)
+        # Opened on the store's thread, so that a replay starts its workers meanwhile.
+        self._connection = self._writer.submit(self._connect, str(path))
+
+    @staticmethod
+    def _connect(path: str) -> duckdb.DuckDBPyConnection:
+        con = kql.connect(path)
+        con.execute(f"SET memory_limit = '{MEMORY_LIMIT}'")
+        con.execute(f"SET threads = {THREADS}")
+        con.execute("SET preserve_insertion_order = false")
+        con.execute(f"SET checkpoint_threshold = '{CHECKPOINT_THRESHOLD}'")
+        return con
+
+    @property
+    def con(self) -> duckdb.DuckDBPyConnection:
+        """The store's DuckDB connection (waits until it is open; raises if it could not be)."""
+        return self._connection.result()
+
+    @property
+    def spool_folder(self) -> str:
+        """Where rows wait for their transaction (made when first needed, removed by ``close``)."""
+        if not self._spool_folder:
+            self._spool_folder = tempfile.mkdtemp(prefix="ingest-spool-")
+        return self._spool_folder
+
+    def write(self, batch: BatchId, tables: Mapping[str, Rows], *, final_attempt: bool) -> None:
+        """Take a batch's rows; they land (all or nothing) with the transaction they spool into."""
+        if self._spool is None:
+            self._spool = SpoolSink(self.flush_rows, self.spool_folder)
+        self._spool.write(batch, tables, final_attempt=final_attempt)
+        for spooled in self._spool.take_ready():
+            self.land(spooled)
+
+    def land(self, spooled: SpooledBatch) -> None:
+        """Queue a spooled transaction (waits while ``MAX_PENDING`` are queued)."""
+        self._reap(block=len(self._pending) >= MAX_PENDING)
+        self._pending.append(self._writer.submit(self._land, spooled))
+
+    def flush(self) -> None:
+        """Land every buffered row and wait until the store has committed them."""
+        if self._spool is not None:
+            for spooled in self._spool.finish():
+                self.land(spooled)
+            self._spool = None
+        while self._pending:
+            self._reap(block=True)
+
+    def _reap(self, *, block: bool) -> None:
+        """Collect finished transactions (the oldest one, waiting for it, if ``block``)."""
+        while self._pending and (block or self._pending[0].done()):
+            self._pending.popleft().result()  # re-raises the transaction's error
+            block = False
+
+    def _land(self, spooled: SpooledBatch) -> None:
+        """Land rows and run the update policies, in one transaction, as ADX does."""
+        try:
+            self.con.execute("BEGIN TRANSACTION")
+            try:
+                kql.insert_spooled(self.con, LANDING_TABLE, spooled.landing)
+                kql.insert_spooled(self.con, DEAD_LETTER_TABLE, spooled.dead_letters)
+                kql.apply_update_policies(self.con, transaction=False)
+            except Exception:
+                self.con.execute("ROLLBACK")
+                raise
+            self.con.execute("COMMIT")
+        finally:
+            spooled.discard()
+
+    def query(self, text: str) -> list[dict[str, Any]]:
+        """Rows of any KQL over the store (buffered rows are landed first)."""
+        self.flush()
+        return kql.query(self.con, text)
+
+    def close(self) -> None:
+        """Land what is buffered and close the file."""
+        try:
+            self.flush()
+        finally:
+            self._writer.shutdown(cancel_futures=True)
+            if self._spool_folder:
+                shutil.rmtree(self._spool_folder, ignore_errors=True)
+            if not self._connection.cancelled() and self._connection.exception() is None:
+                self.con.close()

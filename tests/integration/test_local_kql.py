@@ -1,0 +1,354 @@
+"""kusto/ KQL executed with duckdb-kql over golden landing rows; expectations written by hand."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import pytest
+
+from ingest.kql.scripts import functions, load_statements, update_policies, views
+from ingest.schema import load_table
+from ingest.sinks.local import kql as kusto_local
+from tests.conftest import run_case
+
+CASES = [
+    "llm_logs_stream",
+    "chat_stream_no_body",
+    "chat_nonstream",
+    "throttled_429",
+    "policy_aihub",
+]
+
+
+def _landing(*cases: str) -> list[dict[str, Any]]:
+    return [dict(row) for case in cases for row in run_case(case).rows]
+
+
+def _ingest(con: Any, rows: list[dict[str, Any]]) -> dict[str, int]:
+    kusto_local.insert_rows(con, "ApimLogsLanding", rows)
+    return kusto_local.apply_update_policies(con)
+
+
+def _calls(con: Any) -> dict[str, dict[str, Any]]:
+    return {row["CorrelationId"]: row for row in kusto_local.query(con, "LlmCalls()")}
+
+
+@pytest.mark.parametrize("table", ["ApimRequests", "LlmUsage", "LlmMessages"])
+def test_update_functions_produce_the_target_columns_types_and_order(table: str) -> None:
+    con = kusto_local.connect()
+    kusto_local.insert_rows(con, "ApimLogsLanding", _landing(*CASES))
+    (entry,) = update_policies(load_statements())[table].entries
+    relation = kusto_local.duckdb_kql.query(con, str(entry["Query"]))
+    schema = load_table(table)
+    assert relation.columns == list(schema.names)
+    want = [kusto_local.DUCKDB_TYPES[c.type] for c in schema.columns]
+    assert [str(t) for t in relation.types] == want
+
+
+def test_update_policies_route_the_landing_rows() -> None:
+    con = kusto_local.connect()
+    appended = _ingest(con, _landing(*CASES))
+    # GatewayLogs records: chat_stream_no_body 1, chat_nonstream 1, throttled_429 2.
+    # LlmUsage: those 4 LLM calls, the token-bearing GatewayLlmLogs header, the policy payload.
+    # LlmMessages: records with text (golden settings capture redacted text): 2 LLM chunks,
+    # chat_nonstream, and the two 429s' prompts.
+    assert appended == {"ApimRequests": 4, "LlmUsage": 6, "LlmMessages": 5}
+    assert kusto_local.query(con, "ApimLogsLanding | count") == [{"Count": 0}]  # retention 0
+    health = kusto_local.query(
+        con,
+        "ApimRequests | summarize n = count() by StatusClass, ThrottledBy"
+        " | order by StatusClass asc, ThrottledBy asc",
+    )
+    assert health == [
+        {"StatusClass": "2xx", "ThrottledBy": "", "n": 2},
+        {"StatusClass": "4xx", "ThrottledBy": "apim", "n": 1},
+        {"StatusClass": "4xx", "ThrottledBy": "backend", "n": 1},
+    ]
+    chunks = kusto_local.query(
+        con,
+        "LlmMessages | where Category == 'GatewayLlmLogs'"
+        " | order by SequenceNumber asc | project SequenceNumber",
+    )
+    assert chunks == [{"SequenceNumber": 1}, {"SequenceNumber": 2}]
+
+
+def test_llm_calls_attributes_prices_and_picks_the_exact_source() -> None:
+    con = kusto_local.connect()
+    _ingest(con, _landing(*CASES))
+    calls = _calls(con)
+    assert len(calls) == 5
+    streamed = calls["7a2c9e15-3b4d-4f6a-8e1c-9d0b2a4c6e83"]
+    assert streamed == {
+        "CorrelationId": "7a2c9e15-3b4d-4f6a-8e1c-9d0b2a4c6e83",
+        "Timestamp": datetime(2024, 9, 30, 12, 34, 0, 2187),
+        "SubscriptionId": "sub-finance-app",
+        "ProductId": "ai-finance",
+        "UserId": "1",
+        "BackendId": "aoai-swedencentral",
+        "DeploymentName": "gpt-4o",
+        "ModelName": "gpt-4o-2024-08-06",
+        "PromptTokens": 26,
+        "CompletionTokens": 17,
+        "TotalTokens": 43,
+        "CachedTokens": None,
+        "ReasoningTokens": None,
+        "UsageSource": "llm_log",
+        "IsStreaming": True,
+        "Cost": pytest.approx((26 * 2.50 + 17 * 10.00) / 1e6),
+        "Currency": "USD",
+    }
+    # Tokens from GatewayLlmLogs, attribution from its GatewayLogs partner (which had no body).
+    assert (streamed["SubscriptionId"], streamed["ProductId"], streamed["UserId"]) == (
+        "sub-finance-app",
+        "ai-finance",
+        "1",
+    )
+    assert (streamed["PromptTokens"], streamed["CompletionTokens"], streamed["TotalTokens"]) == (
+        26,
+        17,
+        43,
+    )
+    assert (streamed["UsageSource"], streamed["ModelName"], streamed["IsStreaming"]) == (
+        "llm_log",
+        "gpt-4o-2024-08-06",
+        True,
+    )
+    # gpt-4o-2024-08-06: 2.50 USD per million input, 10.00 per million output.
+    assert streamed["Cost"] == pytest.approx((26 * 2.50 + 17 * 10.00) / 1e6)
+    assert streamed["Currency"] == "USD"
+    chat = calls["3f6d2a9c-1b7e-4c3f-9a51-8e2d7c0b4a11"]
+    assert chat["Cost"] == pytest.approx((33 * 2.50 + 31 * 10.00) / 1e6)
+    assert chat["Timestamp"] == datetime(2024, 9, 30, 12, 31, 31, 446590)
+    throttled = calls["b2e7d1c4-0a9f-4e61-8d3b-7c5a2f1e9d08"]
+    assert (throttled["UsageSource"], throttled["Cost"]) == ("none", None)
+
+
+def test_records_arriving_apart_and_out_of_order_give_the_same_calls() -> None:
+    together = kusto_local.connect()
+    _ingest(together, _landing("chat_stream_no_body", "llm_logs_stream"))
+    apart = kusto_local.connect()
+    _ingest(apart, _landing("llm_logs_stream"))  # the GatewayLlmLogs batch first ...
+    assert not _calls(apart)["7a2c9e15-3b4d-4f6a-8e1c-9d0b2a4c6e83"]["SubscriptionId"]
+    _ingest(apart, _landing("chat_stream_no_body"))  # ... its GatewayLogs partner in a later batch
+    assert _calls(apart) == _calls(together)
+
+
+def test_a_replayed_batch_changes_no_kpi() -> None:
+    con = kusto_local.connect()
+    batch = _landing(*CASES)
+    _ingest(con, batch)
+    kpis = (
+        "materialized_view('LlmUsageDedup') | summarize Calls = count(), Tokens = sum(TotalTokens) "
+        "by SubscriptionId, UsageSource | order by SubscriptionId asc, UsageSource asc"
+    )
+    before = (kusto_local.query(con, kpis), _calls(con))
+    _ingest(con, batch)
+    assert kusto_local.query(con, "LlmUsage | count") == [
+        {"Count": 12}
+    ]  # the raw table has the duplicates
+    assert (kusto_local.query(con, kpis), _calls(con)) == before
+
+
+def test_every_declared_function_runs_locally() -> None:
+    con = kusto_local.connect()
+    _ingest(con, _landing(*CASES))
+    for name, function in functions(load_statements()).items():
+        if function.params:
+            continue
+        kusto_local.query(con, f"{name}() | take 1")
+
+
+RANGE = "datetime(2024-09-01), datetime(2024-11-01)"
+
+
+def test_usage_and_cost_per_subscription_product_and_model() -> None:
+    con = kusto_local.connect()
+    _ingest(con, _landing(*CASES))
+    rows = kusto_local.query(con, f"UsageAndCost({RANGE}) | where ModelName == 'gpt-4o-2024-08-06'")
+    by_product = {r["ProductId"]: r for r in rows}
+    # ai-finance: the non-streamed chat (33 + 31) and the streamed call (26 + 17, from its LLM log).
+    finance = by_product["ai-finance"]
+    assert (
+        finance["Calls"],
+        finance["PromptTokens"],
+        finance["CompletionTokens"],
+        finance["TotalTokens"],
+    ) == (2, 59, 48, 107)
+    assert finance["Cost"] == pytest.approx((59 * 2.50 + 48 * 10.00) / 1e6)
+    # The log-to-eventhub payload names its product AI-Finance.
+    assert by_product["AI-Finance"]["TotalTokens"] == 64
+
+
+def test_throttling_splits_apim_and_backend() -> None:
+    con = kusto_local.connect()
+    _ingest(con, _landing(*CASES))
+    rows = kusto_local.query(
+        con, f"Throttling({RANGE}) | where Throttled > 0 | order by BackendId asc"
+    )
+    assert [
+        (r["BackendId"], r["Throttled"], r["ThrottledByApim"], r["ThrottledByBackend"])
+        for r in rows
+    ] == [
+        ("", 1, 1, 0),
+        ("aoai-swedencentral", 1, 0, 1),
+    ]
+
+
+def test_latency_percentiles_local_equivalent() -> None:
+    con = kusto_local.connect()
+    _ingest(con, _landing(*CASES))
+    rows = {r["BackendId"]: r for r in kusto_local.query(con, f"Latency({RANGE})")}
+    # aoai-swedencentral served durations 5130 (stream), 846 (chat) and 41 (backend 429).
+    assert rows["aoai-swedencentral"]["Requests"] == 3
+    assert rows["aoai-swedencentral"]["P50Ms"] == 846
+
+
+def test_top_callers() -> None:
+    con = kusto_local.connect()
+    _ingest(con, _landing(*CASES))
+    rows = kusto_local.query(con, f"TopCallers({RANGE}, 1)")
+    assert [(r["SubscriptionId"], r["ProductId"], r["TotalTokens"]) for r in rows] == [
+        ("sub-finance-app", "ai-finance", 107)
+    ]
+
+
+def test_conversation_reassembles_chunks_in_sequence_order() -> None:
+    con = kusto_local.connect()
+    rows = _landing("llm_logs_stream")
+    _ingest(con, list(reversed(rows)))  # chunks arrive in reverse order
+    (conversation,) = kusto_local.query(con, "LlmConversation()")
+    assert (
+        conversation["PromptText"]
+        == "system: You are a helpful assistant.\nuser: Write a haiku about quotas."
+    )
+    assert conversation["CompletionText"] == (
+        "assistant: Tokens trickle out / the meter counts every drop / budgets breathe again"
+    )
+
+
+def test_prompt_usage_answers_the_origin_query_for_chat_calls() -> None:
+    con = kusto_local.connect()
+    _ingest(
+        con, _landing("chat_nonstream", "responses_api", "llm_logs_stream", "chat_stream_no_body")
+    )
+    rows = kusto_local.query(con, "PromptUsage(datetime(2024-01-01), datetime(2026-01-01))")
+    assert [r["CorrelationId"] for r in rows] == [
+        "3f6d2a9c-1b7e-4c3f-9a51-8e2d7c0b4a11",
+        "7a2c9e15-3b4d-4f6a-8e1c-9d0b2a4c6e83",
+    ]  # the Responses API call is not a chat call
+    first = rows[0]
+    assert (first["ModelName"], first["PromptTokens"], first["CompletionTokens"]) == (
+        "gpt-4o-2024-08-06",
+        33,
+        31,
+    )
+    prompt = "system: You are a helpful assistant.\n"
+    prompt += "user: Summarise our Q3 travel policy in two sentences."
+    assert first["Prompt"] == prompt[:100]
+    completion = (
+        "Employees must book economy class for flights under six hours and use approved vendors. "
+        "Expenses require receipts and manager approval within 30 days."
+    )
+    assert first["Completion"] == completion[:100]
+
+
+def test_local_overrides_return_the_production_columns() -> None:
+    from ingest.kql.validate import result_columns
+
+    calls = {
+        "Latency": f"Latency({RANGE})",
+        "TopCallers": f"TopCallers({RANGE}, 3)",
+        "LlmConversation": "LlmConversation()",
+    }
+    assert set(calls) == set(kusto_local.local_overrides())
+    production = result_columns(list(calls.values()))
+    con = kusto_local.connect()
+    _ingest(con, _landing(*CASES))
+    for call in calls.values():
+        local = kusto_local.duckdb_kql.query(con, kusto_local.local_kql(call)).columns
+        assert production[call] is not None, call
+        assert local == [name for name, _ in production[call]], call
+
+
+def test_local_dedup_views_return_the_production_columns() -> None:
+    from ingest.kql.validate import result_columns
+
+    views = kusto_local.local_views()
+    production = _view_queries()
+    assert set(views) == {"LlmUsageDedup", "ApimRequestsDedup"}
+    bodies = [production[name] for name in views] + [v.query for v in views.values()]
+    columns = result_columns(bodies)
+    con = kusto_local.connect()
+    for name, view in views.items():
+        body = view.query
+        # Same names and types as take_any(*) (the language service's view), in another order.
+        expected = dict(columns[production[name]] or [])
+        assert expected
+        assert dict(columns[body] or []) == expected, name
+        local = con.execute(f'SELECT * FROM "{name}" LIMIT 0').description
+        assert {d[0] for d in local} == set(expected), name
+
+
+def test_every_dashboard_tile_runs_on_the_local_store() -> None:
+    from ingest.kql.dashboard import TILES, with_time_range
+
+    con = kusto_local.connect()
+    _ingest(con, _landing(*CASES))
+    con.execute("DELETE FROM IngestDeadLetters")
+    dead = run_case("poison_records").dead_letters
+    for row in dead:
+        row["Timestamp"] = "2024-09-30T13:00:00.0000000Z"
+    kusto_local.insert_rows(con, "IngestDeadLetters", dead)
+    results = {
+        tile.title: kusto_local.query(
+            con, with_time_range(tile.query, "datetime(2024-09-01)", "datetime(2024-11-01)")
+        )
+        for tile in TILES
+    }
+    assert all(results.values()), [title for title, rows in results.items() if not rows]
+    assert {r["Reason"]: r["DeadLetters"] for r in results["Dead letters by reason"]} == {
+        "not_a_record": 2,
+        "bad_timestamp": 2,
+        "bad_field": 1,
+        "unknown_shape": 2,
+    }
+
+
+def _view_queries() -> dict[str, str]:
+    return {name: view.query for name, view in views(load_statements()).items()}
+
+
+def test_materialized_view_queries_run_locally_and_aggregate_the_dedup_rows() -> None:
+    views = _view_queries()
+    assert set(views) == {
+        "LlmUsageDedup",
+        "ApimRequestsDedup",
+        "LlmUsageHourly",
+        "LlmUsageDaily",
+        "RequestHealthHourly",
+    }
+    con = kusto_local.connect()
+    batch = _landing(*CASES)
+    _ingest(con, batch)
+    _ingest(con, batch)  # a replay: the hourly view must not change
+    hourly = kusto_local.query(
+        con,
+        views["LlmUsageHourly"]
+        + " | where SubscriptionId == 'sub-finance-app' and Category == 'GatewayLogs'",
+    )
+    # Four GatewayLogs LLM calls of sub-finance-app, all in the 12:00 hour of 2024-09-30; only the
+    # non-streamed chat has counts (33 + 31), the stream had no body and the 429s none. The APIM 429
+    # never reached a backend, so it has a group of its own. sum() over no values is 0, as in ADX.
+    groups = {(r["UsageSource"], r["BackendId"]): (r["Calls"], r["TotalTokens"]) for r in hourly}
+    assert groups == {
+        ("response", "aoai-swedencentral"): (1, 64),
+        ("none", "aoai-swedencentral"): (2, 0),
+        ("none", ""): (1, 0),
+    }
+    assert {r["Timestamp"] for r in hourly} == {datetime(2024, 9, 30, 12)}
+    daily = kusto_local.query(
+        con, views["LlmUsageDaily"] + " | summarize Calls = sum(Calls), Tokens = sum(TotalTokens)"
+    )
+    # 6 LlmUsage rows (4 GatewayLogs, 1 GatewayLlmLogs header, 1 policy); tokens 64 + 43 + 64.
+    assert daily == [{"Calls": 6, "Tokens": 171}]

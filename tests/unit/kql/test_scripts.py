@@ -1,0 +1,141 @@
+"""kusto/ scripts: generated parts in sync with schemas/, idempotent commands, sound policies."""
+
+from __future__ import annotations
+
+import pytest
+
+from ingest.kql.generate import MAPPED_TABLES, TABLES, generate_scripts
+from ingest.kql.scripts import (
+    KUSTO_DIR,
+    IngestionMapping,
+    Statement,
+    Table,
+    declarations,
+    functions,
+    load_statements,
+    split_statements,
+    tables,
+    update_policies,
+)
+from ingest.schema import LANDING_TABLE, load_table
+
+STATEMENTS = load_statements()
+IDEMPOTENT = (".create-merge ", ".create-or-alter ", ".alter ", ".alter-merge ", ".set-or-append ")
+"""Commands that can run again and again; `.create table`, `.drop`, `.set-or-replace` cannot."""
+
+
+def test_generated_scripts_match_schemas() -> None:
+    for name, text in generate_scripts().items():
+        assert (KUSTO_DIR / name).read_text(encoding="utf-8") == text, (
+            f"kusto/{name} drifted from schemas/: run `python -m ingest kusto generate`"
+        )
+
+
+def test_every_table_has_a_schema_and_a_create_statement() -> None:
+    declared = tables(STATEMENTS)
+    assert set(declared) == set(TABLES)
+    for name, table in declared.items():
+        assert table.columns == tuple((c.name, c.type) for c in load_table(name).columns)
+
+
+def test_mappings_cover_every_column_of_the_ingested_tables() -> None:
+    mappings = {d.table: d for d in declarations(STATEMENTS) if isinstance(d, IngestionMapping)}
+    assert set(mappings) == set(MAPPED_TABLES)
+    for table, mapping in mappings.items():
+        assert list(mapping.entries) == [
+            {"column": c.name, "path": f"$.{c.name}", "datatype": c.type}
+            for c in load_table(table).columns
+        ]
+
+
+@pytest.mark.parametrize(
+    "statement", [s for s in STATEMENTS if s.is_command], ids=lambda s: f"{s.file}:{s.line}"
+)
+def test_every_command_is_idempotent(statement: object) -> None:
+    text = statement.text  # type: ignore[attr-defined]
+    assert text.startswith(IDEMPOTENT), text[:80]
+    if text.startswith(".set-or-append"):
+        assert "join kind=leftanti" in text, "a seed must append only what is missing"
+
+
+def test_update_policies_are_transactional_from_the_landing_table() -> None:
+    policies = update_policies(STATEMENTS)
+    declared = functions(STATEMENTS)
+    assert set(policies) == {"ApimRequests", "LlmUsage", "LlmMessages"}
+    for policy in policies.values():
+        (entry,) = policy.entries
+        assert entry["Source"] == LANDING_TABLE
+        assert entry["IsTransactional"] is True
+        assert entry["IsEnabled"] is True
+        name = str(entry["Query"]).removesuffix("()")
+        assert name in declared
+
+
+def test_landing_retention_is_zero() -> None:
+    assert any(
+        s.text.startswith(f".alter-merge table {LANDING_TABLE} policy retention softdelete = 0d")
+        for s in STATEMENTS
+    )
+
+
+def test_functions_have_folders_and_docstrings() -> None:
+    for function in functions(STATEMENTS).values():
+        assert function.properties.get("folder"), function.name
+        assert function.properties.get("docstring"), function.name
+
+
+def test_statement_splitting() -> None:
+    text = "// header\n.a x\n  continued\n\n\n// note\n.b y\n"
+    assert [(s.line, s.text) for s in split_statements(text, "f")] == [
+        (2, ".a x\n  continued"),
+        (7, ".b y"),
+    ]
+
+
+def test_the_dashboard_file_is_current_and_well_formed() -> None:
+    import json
+
+    from ingest.kql.dashboard import TILES, dashboard_json
+
+    text = (KUSTO_DIR / "dashboard.json").read_text(encoding="utf-8")
+    assert text == dashboard_json(), "run `python -m ingest kusto generate`"
+    doc = json.loads(text)
+    query_ids = {q["id"] for q in doc["queries"]}
+    page_ids = {p["id"] for p in doc["pages"]}
+    assert len(doc["tiles"]) == len(TILES)
+    for tile in doc["tiles"]:
+        assert tile["queryRef"]["queryId"] in query_ids
+        assert tile["pageId"] in page_ids
+    (source,) = doc["dataSources"]
+    assert {q["dataSource"]["dataSourceId"] for q in doc["queries"]} == {source["id"]}
+
+
+def test_each_statement_kind_is_declared_once_and_read_back() -> None:
+    kinds = {type(d).__name__ for d in declarations(STATEMENTS)}
+    assert kinds == {
+        "Table",
+        "IngestionMapping",
+        "Function",
+        "MaterializedView",
+        "UpdatePolicy",
+        "Policy",
+        "Seed",
+    }
+    commands = [s for s in STATEMENTS if s.is_command]
+    assert len(declarations(commands)) == len(commands)  # no command the parser cannot read
+
+
+def test_declarations_keep_their_properties_and_source() -> None:
+    (table,) = declarations(
+        [Statement("t.kql", 3, '.create-merge table T (A: string, B: long) with (folder = "x")')]
+    )
+    assert isinstance(table, Table)
+    assert (table.name, table.columns, table.properties) == (
+        "T",
+        (("A", "string"), ("B", "long")),
+        {"folder": "x"},
+    )
+    assert (
+        table.statement.describe()
+        == 'kusto/t.kql:3 `.create-merge table T (A: string, B: long) with (folder = "x")`'
+    )
