@@ -1,39 +1,35 @@
-# The two commands of the README: `make demo` and `make test`. Both set themselves up.
+# The README's two commands, `make demo` and `make test`, set themselves up on a fresh machine.
+# `make check` is the fast loop: lint, types, unit and contract tests (no service, no browser).
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-
 NODE_STAMP := node_modules/.installed
-NATIVE_STAMP := .native/ingest/SOURCES
-NATIVE_SOURCES := $(wildcard ingest/*.py)
+UV_COMPILE := $(PY) -m uv pip compile pyproject.toml --quiet --generate-hashes --python-version 3.11 --universal
 
-.PHONY: test lint typecheck unit demo bench bench-replay native chromium clean
+.PHONY: check test lint typecheck unit integration e2e infra lock demo bench bench-replay chromium clean
 
-$(STAMP): requirements.txt requirements-dev.txt
+$(STAMP): requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -r requirements-dev.txt
+	$(PY) -m pip install --quiet --require-hashes -r requirements-dev.txt
 	touch $(STAMP)
 
 $(NODE_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $(NODE_STAMP)
 
-## native: compile the core's hot path with mypyc (.native/; used only while it matches the sources)
-native: $(NATIVE_STAMP)
-
-$(NATIVE_STAMP): $(STAMP) $(NATIVE_SOURCES) tools/build_native.py
-	$(PY) tools/build_native.py
-
-## chromium: Debian's Chromium, for the dashboard rendering test
+## chromium: Debian's Chromium, for the dashboard test (only `make e2e` needs it)
 chromium:
 	@command -v chromium >/dev/null || { \
 	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; }
 
-## test: lint, type-check and run the whole test suite (sets everything up on a fresh machine)
-test: lint typecheck unit
+## check: lint, types, unit and contract tests (seconds; no network, no service, no browser)
+check: lint typecheck unit
+
+## test: everything, what CI runs (check, then the tests that start local services and a browser)
+test: check integration e2e
 
 lint: $(STAMP)
 	$(PY) -m ruff check .
@@ -42,24 +38,34 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(PY) -m mypy
 
-unit: $(STAMP) $(NODE_STAMP) $(NATIVE_STAMP) chromium
-	INGEST_EXPECT_CORE="compiled (mypyc)" $(PY) -m pytest
-	INGEST_PURE=1 INGEST_EXPECT_CORE="pure Python" $(PY) -m pytest -q tests/unit
+unit: $(STAMP)
+	$(PY) -m pytest -q -m "unit or contract" -p no:cacheprovider
+
+integration: $(STAMP) $(NODE_STAMP)
+	$(PY) -m pytest -q -m "integration or infra" -p no:cacheprovider
+
+e2e: $(STAMP) $(NODE_STAMP) chromium
+	$(PY) -m pytest -q -m e2e -p no:cacheprovider
+
+## lock: re-pin requirements.txt (the Functions app) and requirements-dev.txt from pyproject.toml
+lock: $(STAMP)
+	$(UV_COMPILE) -o requirements.txt
+	$(UV_COMPILE) --extra local --extra dev -o requirements-dev.txt
 
 ## demo: simulate a day of APIM traffic, replay it into the local store, print KPIs, write the dashboard
-demo: $(STAMP) $(NATIVE_STAMP)
+demo: $(STAMP)
 	rm -f .local/demo.duckdb
 	$(PY) -m ingest simulate --out .local/sim --hours 24 --rate 5
 	$(PY) -m ingest replay .local/sim/events.jsonl --db .local/demo.duckdb
 	$(PY) -m ingest report --db .local/demo.duckdb --html .local/dashboard.html
 
 ## bench: the core's throughput against a bare orjson parse of the same bodies
-bench: $(STAMP) $(NATIVE_STAMP)
+bench: $(STAMP)
 	$(PY) benchmarks/bench_core.py
 
 ## bench-replay: replay a generated corpus of 1 million records into the local store
-bench-replay: $(STAMP) $(NATIVE_STAMP)
+bench-replay: $(STAMP)
 	$(PY) benchmarks/bench_replay.py
 
 clean:
-	rm -rf $(VENV) node_modules .native .mypy_cache .ruff_cache .pytest_cache .hypothesis
+	rm -rf $(VENV) node_modules .mypy_cache .ruff_cache .pytest_cache .hypothesis

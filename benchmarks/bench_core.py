@@ -23,7 +23,6 @@ import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from ingest import core_build
 from ingest.config import CaptureMode, CoreSettings
 from ingest.core.pipeline import Pipeline
 from ingest.model import EventInput
@@ -208,7 +207,6 @@ def main() -> None:
     events = [EventInput(b) for b in bodies]
     base_s, records = best_of(args.repeat, lambda: baseline(bodies))
     print(f"corpus: {len(bodies)} events, {records} records, {megabytes:.1f} MB")
-    print(f"core: {core_build()} (`make native`; INGEST_PURE=1 for the pure modules)")
     print(
         f"{'baseline orjson.loads':<28} {records / base_s:>10,.0f} records/s {megabytes / base_s:>8.1f} MB/s"
     )

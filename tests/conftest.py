@@ -13,6 +13,9 @@ from ingest.core.pipeline import Pipeline
 from ingest.model import BatchResult
 from ingest.sources import iter_events
 
+pytest_plugins = ["tests.adx_world"]
+"""Fixtures of the ADX world (Azurite started once per module that asks for it)."""
+
 ROOT = Path(__file__).resolve().parent.parent
 """The project root (where `python -m ingest` runs)."""
 FIXTURES = ROOT / "tests" / "fixtures"
@@ -59,6 +62,20 @@ def run_case(case: str, settings: CoreSettings | None = None) -> BatchResult:
     """Flatten a golden case's input the way the CLI does."""
     pipeline = Pipeline(settings or golden_settings())
     return pipeline.process(iter_events(str(fixture_path(case))))
+
+
+FOLDER_MARKERS = {"unit": "unit", "contract": "contract"}
+"""Tests in these folders get the marker without saying so; integration, e2e and infra test
+files declare theirs (``pytestmark``), and a test checks that they do."""
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every unit and contract test by its folder (``make check`` selects them)."""
+    for item in items:
+        parts = item.path.relative_to(ROOT).parts
+        declared = any(m.name in ("integration", "e2e", "infra") for m in item.iter_markers())
+        if len(parts) > 1 and parts[0] == "tests" and parts[1] in FOLDER_MARKERS and not declared:
+            item.add_marker(FOLDER_MARKERS[parts[1]])
 
 
 @pytest.fixture(scope="session")

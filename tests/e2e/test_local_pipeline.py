@@ -14,6 +14,8 @@ import pytest
 from ingest.commands.report import html_report, kpis
 from ingest.sinks.local.store import LocalSink
 
+pytestmark = pytest.mark.e2e
+
 ROOT = Path(__file__).resolve().parents[2]
 EXACT = "UsageSource in ('response', 'stream', 'llm_log')"
 

@@ -5,105 +5,29 @@ from __future__ import annotations
 
 import base64
 import gzip
-import json
-from collections.abc import Iterator
 from typing import Any
 
 import orjson
 import pytest
 from azure.storage.blob import BlobServiceClient
-from azure.storage.queue import QueueServiceClient
 
 from ingest.batch import run_batch
 from ingest.core.pipeline import Pipeline
 from ingest.errors import TransientIngestError
 from ingest.model import BatchId, EventInput, EventMeta
 from ingest.sinks import adx
-from tests.azurite import Azurite, azurite
+from tests.adx_world import (
+    DEAD_LETTERS,
+    adx_sink,
+    blob_rows,
+    dm_answer,
+    queued,
+)
+from tests.azurite import Azurite
 from tests.conftest import golden_settings, load_fixture
-from tests.kusto_endpoint import KustoEndpoint, error_reply, kusto_endpoint, table_reply
+from tests.kusto_endpoint import error_reply, kusto_endpoint, table_reply
 
 pytestmark = pytest.mark.integration
-
-DEAD_LETTERS = "ingest-deadletters"
-
-
-@pytest.fixture(scope="module")
-def storage() -> Iterator[Azurite]:
-    with azurite() as started:
-        blobs = BlobServiceClient.from_connection_string(started.connection_string)
-        blobs.create_container("tempstorage")
-        queues = QueueServiceClient.from_connection_string(started.connection_string)
-        for name in ("readyforaggregation", "failed", "success"):
-            queues.create_queue(name)
-        yield started
-
-
-@pytest.fixture
-def clean(storage: Azurite) -> Azurite:
-    blobs = BlobServiceClient.from_connection_string(storage.connection_string)
-    for container in ("tempstorage", DEAD_LETTERS):
-        client = blobs.get_container_client(container)
-        if client.exists():
-            for blob in client.list_blobs():
-                client.delete_blob(blob.name)
-    QueueServiceClient.from_connection_string(storage.connection_string).get_queue_client(
-        "readyforaggregation"
-    ).clear_messages()
-    return storage
-
-
-def _dm_answer(storage: Azurite, failures: list[tuple[int, dict[str, Any]]] | None = None) -> Any:
-    """Answers of a Data Management endpoint: Azurite SAS URLs as the ingestion resources."""
-    pending = list(failures or [])
-
-    def answer(request: Any) -> tuple[int, dict[str, Any]]:
-        csl = request.body.get("csl", "")
-        if csl == ".get ingestion resources":
-            if pending:
-                return pending.pop(0)
-            return table_reply(
-                [("ResourceTypeName", "string"), ("StorageRoot", "string")],
-                [
-                    [
-                        "SecuredReadyForAggregationQueue",
-                        storage.queue_sas_url("readyforaggregation"),
-                    ],
-                    ["FailedIngestionsQueue", storage.queue_sas_url("failed")],
-                    ["SuccessfulIngestionsQueue", storage.queue_sas_url("success")],
-                    ["TempStorage", storage.container_sas_url("tempstorage")],
-                    ["IngestionsStatusTable", storage.container_sas_url("tempstorage")],
-                ],
-            )
-        if csl == ".get kusto identity token":
-            return table_reply([("AuthorizationContext", "string")], [["kusto-identity-token"]])
-        return table_reply([("ServiceType", "string")], [["DataManagement"]])
-
-    return answer
-
-
-def _sink(endpoint: KustoEndpoint, storage: Azurite, mode: str = "queued") -> adx.AdxSink:
-    client = adx.ingest_client(mode, endpoint.url, endpoint.url, None)
-    container = adx.dead_letter_container(storage.connection_string, "", DEAD_LETTERS, None)
-    return adx.AdxSink(
-        client, "apimlogs", adx.DeadLetterStore(container), retries=2, sleep=lambda _: None
-    )
-
-
-def _queued(storage: Azurite) -> list[dict[str, Any]]:
-    queue = QueueServiceClient.from_connection_string(storage.connection_string).get_queue_client(
-        "readyforaggregation"
-    )
-    messages = []
-    for message in queue.receive_messages(messages_per_page=32):
-        messages.append(json.loads(base64.b64decode(message.content).decode()))
-    return messages
-
-
-def _blob_rows(storage: Azurite, container: str, name: str) -> list[dict[str, Any]]:
-    blobs = BlobServiceClient.from_connection_string(storage.connection_string)
-    data = blobs.get_container_client(container).download_blob(name).readall()
-    return [orjson.loads(line) for line in gzip.decompress(data).splitlines()]
 
 
 def _events() -> list[EventInput]:
@@ -122,13 +46,13 @@ def test_queued_ingestion_writes_one_compressed_blob_per_table_and_queues_it(
 ) -> None:
     events = _events()
     with kusto_endpoint() as endpoint:
-        endpoint.answer = _dm_answer(clean)
+        endpoint.answer = dm_answer(clean)
         result = run_batch(
-            Pipeline(golden_settings()), _sink(endpoint, clean), events, final_attempt=False
+            Pipeline(golden_settings()), adx_sink(endpoint, clean), events, final_attempt=False
         )
     # A batch mixing good and poison records: 2 landing rows and 7 dead letters, both ingested.
     assert (len(result.rows), len(result.dead_letters)) == (2, 7)
-    messages = {m["TableName"]: m for m in _queued(clean)}
+    messages = {m["TableName"]: m for m in queued(clean)}
     assert set(messages) == {"ApimLogsLanding", "IngestDeadLetters"}
     landing = messages["ApimLogsLanding"]
     assert landing["DatabaseName"] == "apimlogs"
@@ -139,9 +63,9 @@ def test_queued_ingestion_writes_one_compressed_blob_per_table_and_queues_it(
     assert properties["creationTime"] == "2024-09-30T12:31:31.4465902Z"  # the earliest record
     assert properties["authorizationContext"] == "kusto-identity-token"
     blob = landing["BlobPath"].split("/tempstorage/", 1)[1].split("?", 1)[0]
-    assert _blob_rows(clean, "tempstorage", blob) == [dict(r) for r in result.rows]
+    assert blob_rows(clean, "tempstorage", blob) == [dict(r) for r in result.rows]
     dead = messages["IngestDeadLetters"]["BlobPath"].split("/tempstorage/", 1)[1].split("?", 1)[0]
-    assert _blob_rows(clean, "tempstorage", dead) == [dict(r) for r in result.dead_letters]
+    assert blob_rows(clean, "tempstorage", dead) == [dict(r) for r in result.dead_letters]
 
 
 def test_streaming_ingestion_posts_the_rows_to_the_engine(clean: Azurite) -> None:
@@ -149,7 +73,7 @@ def test_streaming_ingestion_posts_the_rows_to_the_engine(clean: Azurite) -> Non
         endpoint.answer = lambda _: table_reply([("Result", "string")], [["ok"]])
         result = run_batch(
             Pipeline(golden_settings()),
-            _sink(endpoint, clean, "streaming"),
+            adx_sink(endpoint, clean, "streaming"),
             _events(),
             final_attempt=False,
         )
@@ -167,10 +91,10 @@ def test_streaming_ingestion_posts_the_rows_to_the_engine(clean: Azurite) -> Non
 def test_transient_failures_are_retried_and_nothing_is_duplicated(clean: Azurite) -> None:
     unavailable = error_reply(503, "ServiceUnavailable", "Service is busy", permanent=False)
     with kusto_endpoint() as endpoint:
-        endpoint.answer = _dm_answer(clean, [unavailable, unavailable])
-        sink = _sink(endpoint, clean)
+        endpoint.answer = dm_answer(clean, [unavailable, unavailable])
+        sink = adx_sink(endpoint, clean)
         run_batch(Pipeline(golden_settings()), sink, _events(), final_attempt=False)
-    messages = _queued(clean)
+    messages = queued(clean)
     assert sorted(m["TableName"] for m in messages) == ["ApimLogsLanding", "IngestDeadLetters"]
     assert sink.kept == []
 
@@ -181,15 +105,15 @@ def test_a_permanent_failure_keeps_the_batch_intact_and_redrive_recovers_it(clea
     )
     events = _events()
     with kusto_endpoint() as endpoint:
-        endpoint.answer = _dm_answer(clean, [forbidden] * 2)
-        sink = _sink(endpoint, clean)
+        endpoint.answer = dm_answer(clean, [forbidden] * 2)
+        sink = adx_sink(endpoint, clean)
         result = run_batch(Pipeline(golden_settings()), sink, events, final_attempt=False)
     assert sink.kept == [
         "partition-3/seq-100-101/ApimLogsLanding.jsonl.gz",
         "partition-3/seq-100-101/IngestDeadLetters.jsonl.gz",
     ]
-    assert _queued(clean) == []
-    assert _blob_rows(clean, DEAD_LETTERS, sink.kept[0]) == [dict(r) for r in result.rows]
+    assert queued(clean) == []
+    assert blob_rows(clean, DEAD_LETTERS, sink.kept[0]) == [dict(r) for r in result.rows]
     blob = BlobServiceClient.from_connection_string(clean.connection_string).get_blob_client(
         DEAD_LETTERS, sink.kept[0]
     )
@@ -200,10 +124,10 @@ def test_a_permanent_failure_keeps_the_batch_intact_and_redrive_recovers_it(clea
 
     lines: list[str] = []
     with kusto_endpoint() as endpoint:
-        endpoint.answer = _dm_answer(clean)
-        done, failed = adx.redrive(_sink(endpoint, clean), lines.append)
+        endpoint.answer = dm_answer(clean)
+        done, failed = adx.redrive(adx_sink(endpoint, clean), lines.append)
     assert (done, failed) == (2, 0)
-    assert sorted(m["TableName"] for m in _queued(clean)) == [
+    assert sorted(m["TableName"] for m in queued(clean)) == [
         "ApimLogsLanding",
         "IngestDeadLetters",
     ]
@@ -216,8 +140,8 @@ def test_a_permanent_failure_keeps_the_batch_intact_and_redrive_recovers_it(clea
 def test_the_last_attempt_keeps_a_transiently_failing_batch(clean: Azurite) -> None:
     unavailable = error_reply(503, "ServiceUnavailable", "Service is busy", permanent=False)
     with kusto_endpoint() as endpoint:
-        endpoint.answer = _dm_answer(clean, [unavailable] * 50)
-        sink = _sink(endpoint, clean)
+        endpoint.answer = dm_answer(clean, [unavailable] * 50)
+        sink = adx_sink(endpoint, clean)
         with pytest.raises(TransientIngestError, match="Service is busy"):
             run_batch(Pipeline(golden_settings()), sink, _events(), final_attempt=False)
         assert sink.kept == []
@@ -235,7 +159,7 @@ def test_storage_unavailable_raises_so_the_batch_is_replayed(clean: Azurite) -> 
         + ";BlobEndpoint=http://127.0.0.1:9/devstoreaccount1;"
     )
     with kusto_endpoint() as endpoint:
-        endpoint.answer = _dm_answer(clean, [forbidden] * 10)
+        endpoint.answer = dm_answer(clean, [forbidden] * 10)
         client = adx.ingest_client("queued", endpoint.url, endpoint.url, None)
         store = adx.DeadLetterStore(
             adx.dead_letter_container(closed, "", DEAD_LETTERS, None, retries=0)
@@ -285,7 +209,7 @@ def test_failures_are_classified_once() -> None:
 
 
 def test_managed_streaming_falls_back_to_queued_ingestion(clean: Azurite) -> None:
-    dm = _dm_answer(clean)
+    dm = dm_answer(clean)
 
     def answer(request: Any) -> tuple[int, dict[str, Any]]:
         if request.path.startswith("/v1/rest/ingest/"):
@@ -295,9 +219,9 @@ def test_managed_streaming_falls_back_to_queued_ingestion(clean: Azurite) -> Non
 
     with kusto_endpoint() as endpoint:
         endpoint.answer = answer
-        sink = _sink(endpoint, clean, "managed")
+        sink = adx_sink(endpoint, clean, "managed")
         run_batch(Pipeline(golden_settings()), sink, _events()[1:], final_attempt=False)
         tried = [p.path.split("?")[0] for p in endpoint.streamed]
     assert tried
     assert set(tried) == {"/v1/rest/ingest/apimlogs/ApimLogsLanding"}
-    assert [m["TableName"] for m in _queued(clean)] == ["ApimLogsLanding"]
+    assert [m["TableName"] for m in queued(clean)] == ["ApimLogsLanding"]

@@ -16,6 +16,8 @@ from ingest.kql.scripts import load_statements
 from ingest.sinks import adx
 from tests.kusto_endpoint import error_reply, kusto_endpoint, table_reply
 
+pytestmark = pytest.mark.integration
+
 ROOT = Path(__file__).resolve().parents[2]
 
 

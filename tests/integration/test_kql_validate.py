@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
+
 from ingest.kql.scripts import Statement, load_statements
 from ingest.kql.validate import validate
+
+pytestmark = pytest.mark.integration
 
 
 def test_the_scripts_have_no_errors() -> None:

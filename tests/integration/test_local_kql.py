@@ -12,6 +12,8 @@ from ingest.schema import load_table
 from ingest.sinks.local import kql as kusto_local
 from tests.conftest import run_case
 
+pytestmark = pytest.mark.integration
+
 CASES = [
     "llm_logs_stream",
     "chat_stream_no_body",

@@ -21,6 +21,8 @@ from ingest.sinks.local.store import LocalSink
 from tests.capture import write_capture
 from tests.conftest import load_fixture
 
+pytestmark = pytest.mark.integration
+
 SNAPSHOT = (
     "LlmUsage | summarize Rows = count(), Ids = dcount(RecordId), Tokens = sum(TotalTokens) "
     "| extend Requests = toscalar(ApimRequests | count), "
