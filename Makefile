@@ -5,15 +5,23 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 NODE_STAMP := node_modules/.installed
-UV_COMPILE := $(PY) -m uv pip compile pyproject.toml --quiet --generate-hashes --python-version 3.11 --universal
+UV_COMPILE := $(PY) -m uv pip compile --quiet --generate-hashes --python-version 3.11 --universal
+INFRA_VENV := .venv-infra
+INFRA_STAMP := $(INFRA_VENV)/.installed
 
-.PHONY: check test lint typecheck unit integration e2e infra lock demo bench bench-replay chromium clean
+.PHONY: check test lint typecheck unit integration infra e2e lock demo bench bench-replay chromium clean
 
 $(STAMP): requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet --require-hashes -r requirements-dev.txt
 	touch $(STAMP)
+
+$(INFRA_STAMP): requirements-infra.txt
+	test -x $(INFRA_VENV)/bin/python || $(PYTHON) -m venv $(INFRA_VENV)
+	$(INFRA_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(INFRA_VENV)/bin/python -m pip install --quiet --require-hashes -r requirements-infra.txt
+	touch $(INFRA_STAMP)
 
 $(NODE_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
@@ -28,8 +36,9 @@ chromium:
 ## check: lint, types, unit and contract tests (seconds; no network, no service, no browser)
 check: lint typecheck unit
 
-## test: everything, what CI runs (check, then the tests that start local services and a browser)
-test: check integration e2e
+## test: everything, what CI runs (check, the tests that start local services, the templates'
+## scan, and the browser)
+test: check integration infra e2e
 
 lint: $(STAMP)
 	$(PY) -m ruff check .
@@ -42,15 +51,21 @@ unit: $(STAMP)
 	$(PY) -m pytest -q -m "unit or contract" -p no:cacheprovider
 
 integration: $(STAMP) $(NODE_STAMP)
-	$(PY) -m pytest -q -m "integration or infra" -p no:cacheprovider
+	$(PY) -m pytest -q -m integration -p no:cacheprovider
+
+## infra: the Bicep templates offline: tree-sitter parse, checkov (its own venv), project checks
+infra: $(STAMP) $(INFRA_STAMP)
+	CHECKOV=$(INFRA_VENV)/bin/checkov $(PY) -m pytest -q -m infra -p no:cacheprovider
 
 e2e: $(STAMP) $(NODE_STAMP) chromium
 	$(PY) -m pytest -q -m e2e -p no:cacheprovider
 
 ## lock: re-pin requirements.txt (the Functions app) and requirements-dev.txt from pyproject.toml
 lock: $(STAMP)
-	$(UV_COMPILE) -o requirements.txt
-	$(UV_COMPILE) --extra local --extra dev -o requirements-dev.txt
+	$(UV_COMPILE) pyproject.toml -o requirements.txt
+	$(UV_COMPILE) pyproject.toml --extra local --extra dev -o requirements-dev.txt
+	$(PY) -c "import tomllib; print(*tomllib.load(open('pyproject.toml', 'rb'))['project']['optional-dependencies']['infra'], sep='\n')" \
+	  | $(UV_COMPILE) - -o requirements-infra.txt
 
 ## demo: simulate a day of APIM traffic, replay it into the local store, print KPIs, write the dashboard
 demo: $(STAMP)
@@ -68,4 +83,4 @@ bench-replay: $(STAMP)
 	$(PY) benchmarks/bench_replay.py
 
 clean:
-	rm -rf $(VENV) node_modules .mypy_cache .ruff_cache .pytest_cache .hypothesis
+	rm -rf $(VENV) $(INFRA_VENV) node_modules .mypy_cache .ruff_cache .pytest_cache .hypothesis

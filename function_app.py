@@ -192,6 +192,40 @@ if STARTUP_PROBLEM is None:
     )
 
 
+def ingestion_status(timer: func.TimerRequest) -> None:
+    """Settle queued ingestions: ADX reports their outcome later, to its status queues."""
+    from ingest.sinks.adx import AdxSink
+    from ingest.sinks.ingestion_status import StatusWatcher, status_queues
+
+    current = runtime()
+    sink = current.sink
+    if not isinstance(sink, AdxSink) or not sink.track_status:
+        return  # streaming and managed ingestion answer in the invocation itself
+    counts = StatusWatcher(sink, status_queues(sink)).check()
+    current.metrics.record_status(counts.succeeded, counts.failed, counts.expired)
+    summary = {
+        "succeeded": counts.succeeded,
+        "failed": counts.failed,
+        "expired": counts.expired,
+        "unknown": counts.unknown,
+        "past_due": timer.past_due,
+    }
+    level = logging.ERROR if counts.failed or counts.expired else logging.INFO
+    log.log(level, "ingestion status %s", json.dumps(summary), extra=summary)
+
+
+STATUS_SCHEDULE = "0 */5 * * * *"
+"""Every five minutes: ADX's queued ingestion batches for 30 s (40_policies.kql) and reports soon
+after, so a failure is visible within minutes."""
+
+if STARTUP_PROBLEM is None:
+    app.function_name("ingestion_status")(
+        app.timer_trigger(arg_name="timer", schedule=STATUS_SCHEDULE, run_on_startup=False)(
+            ingestion_status
+        )
+    )
+
+
 @app.function_name("health")
 @app.route(route="health", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
 def health(req: func.HttpRequest) -> func.HttpResponse:

@@ -28,6 +28,8 @@ class RejectReason(StrEnum):
     BAD_TIMESTAMP = "bad_timestamp"
     BAD_FIELD = "bad_field"
     INTERNAL_ERROR = "internal_error"
+    INGESTION_FAILED = "ingestion_failed"
+    """ADX reported a queued ingestion as failed: the batch is kept in the dead-letter container."""
 
 
 class UsageSource(StrEnum):

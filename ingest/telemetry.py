@@ -29,6 +29,8 @@ class BatchMetrics:
     bytes: Any
     seconds: Any
     lag: Any
+    ingestions: Any
+    """Queued ingestions whose outcome ADX reported (attribute ``outcome``)."""
 
     @classmethod
     def create(cls, meter: Any | None = None) -> BatchMetrics:
@@ -45,6 +47,7 @@ class BatchMetrics:
             bytes=meter.create_counter("ingest.bytes", unit="By"),
             seconds=meter.create_histogram("ingest.batch.seconds", unit="s"),
             lag=meter.create_histogram("ingest.lag.seconds", unit="s"),
+            ingestions=meter.create_counter("ingest.ingestions", unit="{ingestion}"),
         )
 
     def record(
@@ -64,3 +67,9 @@ class BatchMetrics:
         self.seconds.record(seconds, attributes)
         if lag_seconds is not None:
             self.lag.record(lag_seconds, attributes)
+
+    def record_status(self, succeeded: int, failed: int, expired: int) -> None:
+        """One run of the ingestion-status watcher (failed and expired ones are kept batches)."""
+        for outcome, count in (("succeeded", succeeded), ("failed", failed), ("expired", expired)):
+            if count:
+                self.ingestions.add(count, {"outcome": outcome})

@@ -79,7 +79,12 @@ def adx_sink(endpoint: KustoEndpoint, storage: Azurite, mode: str = "queued") ->
     client = adx.ingest_client(mode, endpoint.url, endpoint.url, None)
     container = adx.dead_letter_container(storage.connection_string, "", DEAD_LETTERS, None)
     return adx.AdxSink(
-        client, "apimlogs", adx.DeadLetterStore(container), retries=2, sleep=lambda _: None
+        client,
+        "apimlogs",
+        adx.DeadLetterStore(container),
+        retries=2,
+        sleep=lambda _: None,
+        mode=mode,
     )
 
 

@@ -10,11 +10,14 @@ batch in the dead-letter container (``sinks.dead_letters``).
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import io
 import random
 import time
+import uuid
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -86,19 +89,59 @@ def classify(exc: BaseException) -> type[TransientIngestError] | type[TerminalIn
     return TransientIngestError
 
 
+STREAMING_MAX_RAW_BYTES = 1 << 20
+"""Raw JSON bytes per streaming request. ADX refuses a streaming request above 4 MB, update-policy
+output included; a landing row fans out to up to three curated tables, so a batch is split into
+requests of at most 1 MB of rows (queued ingestion takes any size)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Payload:
+    """Rows as gzip JSON lines, with their uncompressed size (ADX's ``RawDataSize``)."""
+
+    data: bytes
+    raw_size: int
+    rows: int
+    creation_time: str | None
+
+
 def jsonl_gzip(rows: Rows) -> bytes:
     """Rows as gzip-compressed JSON lines (ADX's ``multijson`` format)."""
-    return gzip.compress(b"".join(orjson.dumps(row) + b"\n" for row in rows), compresslevel=5)
+    return encode(rows).data
 
 
-def _creation_time(rows: Rows) -> str | None:
-    """The earliest record time: extents then age (retention, caching) with the data."""
+def encode(rows: Rows) -> Payload:
+    """Rows as a payload: gzip JSON lines, raw size, and the earliest record time."""
+    raw = b"".join(orjson.dumps(row) + b"\n" for row in rows)
     times = [str(r["Timestamp"]) for r in rows if r.get("Timestamp")]
-    return min(times) if times else None
+    return Payload(
+        gzip.compress(raw, compresslevel=5), len(raw), len(rows), min(times, default=None)
+    )
+
+
+def _split(rows: Rows, max_raw_bytes: int) -> list[Rows]:
+    """Consecutive slices of rows whose JSON stays under ``max_raw_bytes`` (at least one row)."""
+    slices: list[Rows] = []
+    start = size = 0
+    for index, row in enumerate(rows):
+        length = len(orjson.dumps(row)) + 1
+        if index > start and size + length > max_raw_bytes:
+            slices.append(rows[start:index])
+            start, size = index, 0
+        size += length
+    if start < len(rows):
+        slices.append(rows[start:])
+    return slices
 
 
 class AdxSink:
-    """Batches to ADX: one compressed blob per table (queued) or a stream (streaming, managed)."""
+    """Batches to ADX: one compressed blob per table (queued) or requests (streaming, managed).
+
+    Queued ingestion is asynchronous: ADX reports the outcome later, to the status queues. With
+    ``track_status`` each queued payload asks for that report and a copy waits in the dead-letter
+    container (``pending/``) until ``sinks.ingestion_status`` reads the report: dropped when it
+    succeeded, kept for ``redrive`` (with a dead letter and a metric) when it failed.
+    """
 
     def __init__(
         self,
@@ -109,6 +152,8 @@ class AdxSink:
         retries: int = 3,
         retry_base_seconds: float = 1.0,
         sleep: Callable[[float], None] = time.sleep,
+        mode: str = "queued",
+        track_status: bool = True,
     ) -> None:
         self.client = client
         self.database = database
@@ -116,6 +161,8 @@ class AdxSink:
         self.retries = retries
         self.retry_base_seconds = retry_base_seconds
         self.sleep = sleep
+        self.mode = mode
+        self.track_status = track_status and mode == "queued"
         self.kept: list[str] = []
 
     def write(self, batch: BatchId, tables: Mapping[str, Rows], *, final_attempt: bool) -> None:
@@ -123,44 +170,84 @@ class AdxSink:
         for table, rows in tables.items():
             if not rows:
                 continue
-            payload = jsonl_gzip(rows)
-            try:
-                self.ingest(table, payload, _creation_time(rows))
-            except TerminalIngestError as exc:
-                self.kept.append(self.dead_letters.put(batch, table, payload, len(rows), str(exc)))
-            except TransientIngestError as exc:
-                if not final_attempt:
-                    raise
-                self.kept.append(self.dead_letters.put(batch, table, payload, len(rows), str(exc)))
+            parts = _split(rows, STREAMING_MAX_RAW_BYTES) if self.mode == "streaming" else [rows]
+            for part in parts:
+                payload = encode(part)
+                try:
+                    self.ingest(table, payload, batch)
+                except TerminalIngestError as exc:
+                    self._keep(batch, table, payload, exc)
+                except TransientIngestError as exc:
+                    if not final_attempt:
+                        raise
+                    self._keep(batch, table, payload, exc)
 
-    def ingest(self, table: str, payload: bytes, creation_time: str | None) -> None:
-        """One gzip JSON-lines payload into a table, retried with backoff while transient."""
+    def _keep(self, batch: BatchId, table: str, payload: Payload, exc: Exception) -> None:
+        self.kept.append(
+            self.dead_letters.put(
+                batch, table, payload.data, payload.rows, str(exc), payload.creation_time
+            )
+        )
+
+    def ingest(self, table: str, payload: Payload, batch: BatchId | None = None) -> None:
+        """One payload into a table, retried with backoff while transient."""
         from azure.kusto.data.data_format import DataFormat, IngestionMappingKind
-        from azure.kusto.ingest import IngestionProperties, StreamDescriptor
+        from azure.kusto.ingest import IngestionProperties, ReportLevel, StreamDescriptor
 
+        report = ReportLevel.FailuresAndSuccesses if self.track_status else ReportLevel.DoNotReport
         properties = IngestionProperties(
             self.database,
             table,
             data_format=DataFormat.MULTIJSON,
             ingestion_mapping_kind=IngestionMappingKind.JSON,
             ingestion_mapping_reference=mapping_name(table),
-            additional_properties={"creationTime": creation_time} if creation_time else None,
+            report_level=report,
+            additional_properties=(
+                {"creationTime": payload.creation_time} if payload.creation_time else None
+            ),
         )
         for attempt in range(self.retries + 1):
+            source_id = uuid.uuid4()
             try:
+                if self.track_status:
+                    self.dead_letters.hold(
+                        str(source_id),
+                        batch or BatchId(),
+                        table,
+                        payload.data,
+                        payload.rows,
+                        payload.creation_time,
+                    )
                 stream = StreamDescriptor(
-                    io.BytesIO(payload), is_compressed=True, size=len(payload)
+                    io.BytesIO(payload.data),
+                    source_id=source_id,
+                    is_compressed=True,
+                    size=payload.raw_size,
                 )
                 self.client.ingest_from_stream(stream, properties)
                 return
             except Exception as exc:
+                if self.track_status:
+                    self._release_quietly(str(source_id))
                 kind = classify(exc)
                 message = (
-                    f"ingesting {len(payload)} bytes into `{table}` failed: {error_message(exc)}"
+                    f"ingesting {payload.rows} rows ({payload.raw_size} bytes) into `{table}` "
+                    f"failed: {error_message(exc)}"
                 )
                 if kind is TerminalIngestError or attempt == self.retries:
                     raise kind(message) from exc
                 self.sleep(self.retry_base_seconds * (2**attempt) * (0.5 + random.random()))
+
+    def _release_quietly(self, source_id: str) -> None:
+        """Drop the copy of an ingestion that was never queued.
+
+        Best effort: a copy left behind outlives the status window and is kept, and a duplicate
+        is harmless downstream (the dedup views).
+        """
+        from azure.core.exceptions import AzureError
+
+        with contextlib.suppress(AzureError):
+            self.dead_letters.release(source_id)
 
 
 def ingest_client(
@@ -183,18 +270,25 @@ def ingest_client(
 
 
 def redrive(sink: AdxSink, report: Callable[[str], None]) -> tuple[int, int]:
-    """Re-ingest every kept batch; delete each one ADX accepts. Returns (redriven, still kept)."""
+    """Re-ingest every kept batch; delete each one ADX accepts. Returns (redriven, still kept).
+
+    A redriven batch keeps its original ``creationTime``; with status tracking, a copy waits
+    for ADX's report as for any queued ingestion.
+    """
     done = failed = 0
-    for name, table in sink.dead_letters.items():
+    for kept in sink.dead_letters.items():
+        data = sink.dead_letters.read(kept.name)
+        raw = gzip.decompress(data)
+        payload = Payload(data, len(raw), raw.count(b"\n"), kept.creation_time)
         try:
-            sink.ingest(table, sink.dead_letters.read(name), None)
+            sink.ingest(kept.table, payload)
         except (TerminalIngestError, TransientIngestError) as exc:
             failed += 1
-            report(f"kept  {name}: {exc}")
+            report(f"kept  {kept.name}: {exc}")
             continue
-        sink.dead_letters.delete(name)
+        sink.dead_letters.delete(kept.name)
         done += 1
-        report(f"ok    {name}")
+        report(f"ok    {kept.name}")
     return done, failed
 
 
@@ -216,4 +310,5 @@ def sink_from_settings(settings: Settings, *, mode: str | None = None) -> AdxSin
         DeadLetterStore(container),
         retries=settings.adx_retries,
         retry_base_seconds=settings.adx_retry_base_seconds,
+        mode=mode or settings.ingestion_mode,
     )

@@ -401,11 +401,26 @@ def _setting_refs(value: str) -> list[str]:
     return re.findall(r"%([^%]+)%", value)
 
 
-def test_imports_outside_the_host_and_registers_both_functions(
+def test_imports_outside_the_host_and_registers_every_function(
     index_outcome: dict[str, LoadedFunction] | WorkerLoadError, indexed: dict[str, LoadedFunction]
 ) -> None:
     _require_loaded(index_outcome)
-    assert sorted(indexed) == ["health", "ingest_apim_logs"]
+    assert sorted(indexed) == ["health", "ingest_apim_logs", "ingestion_status"]
+
+
+def test_ingestion_status_timer_is_what_the_host_reads(
+    index_outcome: dict[str, LoadedFunction] | WorkerLoadError, indexed: dict[str, LoadedFunction]
+) -> None:
+    _require_loaded(index_outcome)
+    loaded = indexed["ingestion_status"]
+    (binding,) = loaded.raw_bindings
+    assert binding["type"] == "timerTrigger"
+    assert binding["direction"] == "IN"
+    assert binding["name"] == "timer"
+    # Six fields (seconds first), as the host's NCRONTAB reads them: every five minutes.
+    assert binding["schedule"] == "0 */5 * * * *"
+    assert len(binding["schedule"].split()) == 6
+    assert binding.get("runOnStartup") in (False, None)
 
 
 def test_every_function_passes_the_workers_load_checks(

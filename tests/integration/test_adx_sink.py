@@ -5,17 +5,21 @@ from __future__ import annotations
 
 import base64
 import gzip
+import json
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
 import pytest
 from azure.storage.blob import BlobServiceClient
+from azure.storage.queue import QueueServiceClient
 
 from ingest.batch import run_batch
 from ingest.core.pipeline import Pipeline
 from ingest.errors import TransientIngestError
-from ingest.model import BatchId, EventInput, EventMeta
+from ingest.model import BatchId, BatchResult, EventInput, EventMeta
 from ingest.sinks import adx
+from ingest.sinks.ingestion_status import StatusWatcher, status_queues
 from tests.adx_world import (
     DEAD_LETTERS,
     adx_sink,
@@ -134,7 +138,10 @@ def test_a_permanent_failure_keeps_the_batch_intact_and_redrive_recovers_it(clea
     container = BlobServiceClient.from_connection_string(
         clean.connection_string
     ).get_container_client(DEAD_LETTERS)
-    assert list(container.list_blobs()) == []
+    # Nothing is kept any more; the redriven payloads wait (pending/) for their own status.
+    names = [b.name for b in container.list_blobs()]
+    assert names
+    assert all(name.startswith("pending/") for name in names)
 
 
 def test_the_last_attempt_keeps_a_transiently_failing_batch(clean: Azurite) -> None:
@@ -225,3 +232,155 @@ def test_managed_streaming_falls_back_to_queued_ingestion(clean: Azurite) -> Non
     assert tried
     assert set(tried) == {"/v1/rest/ingest/apimlogs/ApimLogsLanding"}
     assert [m["TableName"] for m in queued(clean)] == ["ApimLogsLanding"]
+
+
+# -- queued ingestion status: ADX reports the outcome later, to its status queues ----------------
+
+
+def _report(storage: Azurite, queue: str, message: dict[str, Any]) -> None:
+    """Post a status message the way ADX's Data Management service does (base64 JSON)."""
+    client = QueueServiceClient.from_connection_string(storage.connection_string)
+    payload = base64.b64encode(json.dumps(message).encode()).decode()
+    client.get_queue_client(queue).send_message(payload)
+
+
+def _blobs(storage: Azurite, prefix: str = "") -> list[str]:
+    container = BlobServiceClient.from_connection_string(
+        storage.connection_string
+    ).get_container_client(DEAD_LETTERS)
+    if not container.exists():
+        return []
+    return sorted(b.name for b in container.list_blobs(name_starts_with=prefix or None))
+
+
+def _ingested(clean: Azurite) -> tuple[BatchResult, dict[str, dict[str, Any]], adx.AdxSink, Any]:
+    endpoint_cm = kusto_endpoint()
+    endpoint = endpoint_cm.__enter__()
+    endpoint.answer = dm_answer(clean)
+    sink = adx_sink(endpoint, clean)
+    result = run_batch(Pipeline(golden_settings()), sink, _events(), final_attempt=False)
+    messages = {m["TableName"]: m for m in queued(clean)}
+    return result, messages, sink, endpoint_cm
+
+
+def test_queued_ingestion_asks_for_its_status_and_holds_a_copy_until_then(clean: Azurite) -> None:
+    result, messages, _, endpoint = _ingested(clean)
+    endpoint.__exit__(None, None, None)
+    landing = messages["ApimLogsLanding"]
+    assert landing["ReportLevel"] == 2  # FailuresAndSuccesses
+    assert landing["ReportMethod"] == 0  # to the status queues
+    raw = b"".join(orjson.dumps(dict(r)) + b"\n" for r in result.rows)
+    assert landing["RawDataSize"] == len(raw)  # the uncompressed size, not the blob's
+    held = _blobs(clean, "pending/")
+    assert held == sorted(f"pending/{m['Id']}.jsonl.gz" for m in messages.values())
+    assert blob_rows(clean, DEAD_LETTERS, f"pending/{landing['Id']}.jsonl.gz") == [
+        dict(r) for r in result.rows
+    ]
+
+
+def test_a_success_report_drops_the_copy(clean: Azurite) -> None:
+    _, messages, sink, endpoint = _ingested(clean)
+    try:
+        for message in messages.values():
+            _report(clean, "success", {"IngestionSourceId": message["Id"], "Table": "x"})
+        counts = StatusWatcher(sink, status_queues(sink)).check()
+    finally:
+        endpoint.__exit__(None, None, None)
+    assert (counts.succeeded, counts.failed, counts.expired) == (2, 0, 0)
+    assert _blobs(clean) == []
+
+
+def test_a_failure_reported_after_the_function_returned_keeps_the_batch(clean: Azurite) -> None:
+    result, messages, sink, endpoint = _ingested(clean)  # the invocation has returned
+    failures = []
+    try:
+        landing = messages["ApimLogsLanding"]
+        _report(
+            clean,
+            "failed",
+            {
+                "IngestionSourceId": landing["Id"],
+                "Table": "ApimLogsLanding",
+                "FailedOn": "2024-09-30T12:40:00Z",
+                "FailureStatus": "Permanent",
+                "ErrorCode": "BadRequest_InvalidMapping",
+                "Details": "Mapping reference 'ApimLogsLanding_json_v1' was not found",
+                "OriginatesFromUpdatePolicy": False,
+            },
+        )
+        _report(clean, "success", {"IngestionSourceId": messages["IngestDeadLetters"]["Id"]})
+        watcher = StatusWatcher(sink, status_queues(sink), on_failure=failures.append)
+        counts = watcher.check()
+    finally:
+        endpoint.__exit__(None, None, None)
+    assert (counts.succeeded, counts.failed) == (1, 1)
+    assert [f.table for f in failures] == ["ApimLogsLanding"]
+    # The batch is kept, whole, where redrive finds it, with ADX's error in its metadata.
+    (kept,) = [name for name in _blobs(clean) if not name.startswith("pending/")]
+    assert kept.startswith("partition-3/seq-100-101/ApimLogsLanding-")
+    assert blob_rows(clean, DEAD_LETTERS, kept) == [dict(r) for r in result.rows]
+    metadata = (
+        BlobServiceClient.from_connection_string(clean.connection_string)
+        .get_blob_client(DEAD_LETTERS, kept)
+        .get_blob_properties()
+        .metadata
+    )
+    assert "BadRequest_InvalidMapping" in metadata["error"]
+    assert metadata["creationtime"] == "2024-09-30T12:31:31.4465902Z"
+    # ... and one dead letter names it, ingested (queued) into IngestDeadLetters.
+    (notice,) = [m for m in queued(clean) if m["TableName"] == "IngestDeadLetters"]
+    blob = notice["BlobPath"].split("/tempstorage/", 1)[1].split("?", 1)[0]
+    (letter,) = blob_rows(clean, "tempstorage", blob)
+    assert (letter["Reason"], letter["RawEncoding"], letter["RawPayload"]) == (
+        "ingestion_failed",
+        "blob",
+        kept,
+    )
+    assert "BadRequest_InvalidMapping" in letter["Detail"]
+    assert letter["EventPartitionId"] == "3"
+    # Redrive takes the kept batch (and holds a copy of it until its own status arrives).
+    lines: list[str] = []
+    with kusto_endpoint() as again:
+        again.answer = dm_answer(clean)
+        assert adx.redrive(adx_sink(again, clean), lines.append) == (1, 0)
+    redriven = [m for m in queued(clean) if m["TableName"] == "ApimLogsLanding"]
+    assert len(redriven) == 1
+    assert redriven[0]["AdditionalProperties"]["creationTime"] == "2024-09-30T12:31:31.4465902Z"
+
+
+def test_a_copy_with_no_report_is_kept_once_its_window_has_passed(clean: Azurite) -> None:
+    _, _, sink, endpoint = _ingested(clean)
+    try:
+        watcher = StatusWatcher(sink, status_queues(sink))
+        assert watcher.check().expired == 0
+        later = datetime.now(UTC) + timedelta(hours=49)
+        counts = watcher.check(later)
+    finally:
+        endpoint.__exit__(None, None, None)
+    assert counts.expired == 2
+    assert len(sink.kept) == 2
+    # What waits now is the copy of the one dead letter that names the kept landing batch.
+    (notice,) = _blobs(clean, "pending/")
+    assert blob_rows(clean, DEAD_LETTERS, notice)[0]["Reason"] == "ingestion_failed"
+
+
+def test_streaming_splits_a_large_batch_into_requests_under_the_limit(
+    clean: Azurite, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(adx, "STREAMING_MAX_RAW_BYTES", 1024)
+    with kusto_endpoint() as endpoint:
+        endpoint.answer = lambda _: table_reply([("Result", "string")], [["ok"]])
+        result = run_batch(
+            Pipeline(golden_settings()),
+            adx_sink(endpoint, clean, "streaming"),
+            _events(),
+            final_attempt=False,
+        )
+        posted = [p for p in endpoint.streamed if "/ApimLogsLanding" in p.path]
+    sizes = [len(gzip.decompress(p.raw)) for p in posted]
+    assert len(posted) > 1
+    # Each request stays under the limit, unless it is a single row larger than the limit.
+    rows_per_request = [len(gzip.decompress(p.raw).splitlines()) for p in posted]
+    assert all(s <= 1024 or n == 1 for s, n in zip(sizes, rows_per_request, strict=True))
+    rows = [orjson.loads(line) for p in posted for line in gzip.decompress(p.raw).splitlines()]
+    assert rows == [dict(r) for r in result.rows]

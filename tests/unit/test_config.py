@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
-from ingest.config import DEFAULT_POLICY_MAPPING, CaptureMode, CoreSettings
+from ingest.config import DEFAULT_POLICY_MAPPING, CaptureMode, CoreSettings, Settings
 from ingest.errors import ConfigError
-from tests.conftest import APP_ENV
+from tests.conftest import APP_ENV, ROOT
 
 
 def test_defaults() -> None:
@@ -81,3 +83,84 @@ def test_a_connection_string_may_replace_the_identity_based_connection() -> None
         "EventHubConnection": "Endpoint=sb://x/",
     }
     assert Settings.from_env(env).eventhub_connection == "EventHubConnection"
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (
+            {"AZURE_CLIENT_ID": "1111"},
+            "set `EventHubConnection__credential` to `managedidentity` and "
+            "`EventHubConnection__clientId` to `1111`",
+        ),
+        (
+            {"EventHubConnection__clientId": "1111"},
+            "`EventHubConnection__clientId` needs `EventHubConnection__credential`",
+        ),
+        (
+            {"EventHubConnection__credential": "clientsecret"},
+            "`EventHubConnection__credential` must be `managedidentity`",
+        ),
+        (
+            {
+                "EventHubConnection__credential": "managedidentity",
+                "EventHubConnection__clientId": "1111",
+                "EventHubConnection__managedIdentityResourceId": "/subscriptions/x",
+            },
+            "name the identity twice",
+        ),
+        (
+            {
+                "AZURE_CLIENT_ID": "1111",
+                "EventHubConnection__credential": "managedidentity",
+                "EventHubConnection__clientId": "1111",
+            },
+            "`AzureWebJobsStorage` would connect as the system-assigned one",
+        ),
+    ],
+)
+def test_a_user_assigned_identity_must_be_named_on_every_connection(
+    change: dict[str, str], message: str
+) -> None:
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        Settings.from_env({**APP_ENV, **change})
+
+
+def test_the_identity_combinations_that_work() -> None:
+    system = Settings.from_env(APP_ENV)
+    assert system.managed_identity_client_id == ""
+    named = {
+        "AZURE_CLIENT_ID": "1111",
+        "EventHubConnection__credential": "managedidentity",
+        "EventHubConnection__clientId": "1111",
+        "AzureWebJobsStorage__credential": "managedidentity",
+        "AzureWebJobsStorage__clientId": "1111",
+    }
+    assert Settings.from_env({**APP_ENV, **named}).managed_identity_client_id == "1111"
+    # A connection string for storage (Azurite) needs no identity on that connection.
+    local = {k: v for k, v in named.items() if not k.startswith("AzureWebJobsStorage")}
+    local["AzureWebJobsStorage"] = "UseDevelopmentStorage=true"
+    env = {**APP_ENV, **local}
+    del env["AzureWebJobsStorage__accountName"]
+    assert Settings.from_env(env).storage_connection == "UseDevelopmentStorage=true"
+
+
+def test_deployed_settings_are_what_the_app_reads() -> None:
+    import ast
+
+    from ingest.config import ALTERNATIVE_SETTINGS, DEPLOYED_SETTINGS
+
+    source = (ROOT / "ingest" / "config.py").read_text(encoding="utf-8")
+    literals = {
+        node.value
+        for node in ast.walk(ast.parse(source))
+        if isinstance(node, ast.Constant) and isinstance(node.value, str)
+    }
+    host_read = {
+        name for name in DEPLOYED_SETTINGS if name.startswith(("APPLICATIONINSIGHTS", "PYTHON_"))
+    }
+    for name in DEPLOYED_SETTINGS - host_read:
+        # Either a literal, or a connection prefix + suffix (EventHubConnection__clientId).
+        prefix, _, suffix = name.partition("__")
+        assert name in literals or (f"__{suffix}" in source and prefix in literals), name
+    assert ALTERNATIVE_SETTINGS.isdisjoint(DEPLOYED_SETTINGS)

@@ -275,10 +275,11 @@ def test_incomplete_settings_in_the_host_register_no_trigger(host: dict[str, str
         return done.stdout.splitlines()
 
     assert run(env) == ["['health']", "setting `ADX_DATABASE` is missing"]
-    assert run({**env, "ADX_DATABASE": "apimlogs"}) == ["['health', 'ingest_apim_logs']", "None"]
+    every = "['health', 'ingest_apim_logs', 'ingestion_status']"
+    assert run({**env, "ADX_DATABASE": "apimlogs"}) == [every, "None"]
     # Outside the host (tools, tests) the app imports with no setting and registers both.
     outside = {"PATH": "/usr/bin:/bin", "FUNCTIONS_WORKER_RUNTIME": "python"}
-    assert run(outside) == ["['health', 'ingest_apim_logs']", "None"]
+    assert run(outside) == [every, "None"]
 
 
 def test_the_partition_is_read_once_per_batch() -> None:

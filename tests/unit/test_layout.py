@@ -14,6 +14,7 @@ AZURE_EDGES = {
     "ingest.identity",
     "ingest.sinks.adx",
     "ingest.sinks.dead_letters",
+    "ingest.sinks.ingestion_status",
     "ingest.kql.apply",
     "ingest.commands.send",
 }

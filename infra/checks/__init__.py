@@ -1,0 +1,1 @@
+"""Custom checkov checks for the templates (checkov --external-checks-dir infra/checks)."""
