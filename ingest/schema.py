@@ -7,6 +7,9 @@ Functions app deploys the folder as it is). They are read lazily, on first use, 
 from __future__ import annotations
 
 import json
+import math
+import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -46,6 +49,35 @@ class Column:
     doc: str
 
 
+INT_RANGE = (-(2**31), 2**31 - 1)
+LONG_RANGE = (-(2**63), 2**63 - 1)
+_DATETIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,7})?Z", re.ASCII)
+"""The datetime text the pipeline writes (ISO 8601, UTC, at most 100 ns): what ADX and the local
+store read."""
+
+
+def _problem(kind: str, value: Any) -> str | None:
+    """Why a value does not fit a column type (None when it fits)."""
+    if value is None:
+        return None
+    if kind == "string":
+        return None if isinstance(value, str) else "not text"
+    if kind in ("int", "long"):
+        low, high = INT_RANGE if kind == "int" else LONG_RANGE
+        if type(value) is not int:
+            return "not a whole number"
+        return None if low <= value <= high else f"out of the range of {kind}"
+    if kind == "bool":
+        return None if isinstance(value, bool) else "not true or false"
+    if kind == "real":
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return "not a number"
+        return None if math.isfinite(value) else "not finite"
+    if kind == "datetime":
+        return None if isinstance(value, str) and _DATETIME.fullmatch(value) else "not a time"
+    return None  # dynamic, timespan: anything JSON can hold
+
+
 @dataclass(frozen=True, slots=True)
 class TableSchema:
     """An ADX table as declared in ``schemas/<Table>.json``."""
@@ -65,6 +97,16 @@ class TableSchema:
         ADX strings are never null, so an absent string is ''; other types are null.
         """
         return {c.name: ("" if c.type == "string" else None) for c in self.columns}
+
+    def problems(self, row: Mapping[str, Any]) -> list[str]:
+        """Each column whose value does not fit its type, as ``Column `value`: why``."""
+        found = []
+        for column in self.columns:
+            value = row.get(column.name)
+            why = _problem(column.type, value)
+            if why is not None:
+                found.append(f"`{column.name}` is `{str(value)[:80]}`: {why}")
+        return found
 
 
 @cache

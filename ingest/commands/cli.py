@@ -215,13 +215,30 @@ def cmd_replay(args: argparse.Namespace) -> int:
     return 1 if stats.errors else 0
 
 
-def cmd_query(args: argparse.Namespace) -> int:
-    """Run KQL on the local store; print a table or JSON."""
+def _existing_store(path: str) -> Any:
+    """The local store at ``path``, refusing to create an empty one by mistake."""
+    from pathlib import Path
+
+    from ingest.sinks.local import StoreError
     from ingest.sinks.local.store import LocalSink
 
-    sink = LocalSink(args.db)
+    if path != ":memory:" and not Path(path).is_file():
+        raise StoreError(
+            f"no local store at `{path}`: fill one with `python -m ingest replay FILE --db {path}` "
+            "(or `make demo`), or point --db at an existing one"
+        )
+    return LocalSink(path)
+
+
+def cmd_query(args: argparse.Namespace) -> int:
+    """Run KQL on the local store; print a table or JSON."""
+    from ingest.sinks.local import StoreError
+
+    sink = _existing_store(args.db)
     try:
         rows = sink.query(args.kql)
+    except StoreError:
+        raise
     except Exception as exc:  # noqa: BLE001 - a query error is the user's, shown as such
         print(f"query error: {exc}", file=sys.stderr)
         return 1
@@ -241,9 +258,8 @@ def cmd_report(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from ingest.commands.report import html_report, kpis, text_report
-    from ingest.sinks.local.store import LocalSink
 
-    sink = LocalSink(args.db)
+    sink = _existing_store(args.db)
     data = kpis(sink)
     sink.close()
     sys.stdout.write(text_report(data))
@@ -259,9 +275,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from duckdb_kql.server import KustoRestServer
 
     from ingest.sinks.local.kql import local_function_declarations
-    from ingest.sinks.local.store import LocalSink
 
-    sink = LocalSink(args.db)
+    sink = _existing_store(args.db)
     server = KustoRestServer(
         sink.con,
         port=args.port,
@@ -281,6 +296,53 @@ def cmd_serve(args: argparse.Namespace) -> int:
         server.server_close()
         sink.close()
     return 0
+
+
+MAX_SIMULATED_HOURS = 24 * 366
+"""A year of simulated traffic at most."""
+
+MAX_SIMULATED_RATE = 60_000.0
+"""Calls per minute at most (1,000 per second): more is a benchmark's job, not the simulator's."""
+
+
+def _bounded(low: float, high: float) -> Any:
+    """An argparse type: a finite number in ``(low, high]``."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"`{text}` is not a number") from None
+        if not low < value <= high:  # NaN fails both comparisons
+            raise argparse.ArgumentTypeError(f"`{text}` is not in ({low:g}, {high:g}]")
+        return value
+
+    return parse
+
+
+def _whole(minimum: int) -> Any:
+    """An argparse type: a whole number of at least ``minimum``."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"`{text}` is not a whole number") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"`{text}` is less than {minimum}")
+        return value
+
+    return parse
+
+
+def _start_time(text: str) -> str:
+    from datetime import datetime
+
+    try:
+        datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"`{text}` is not an ISO 8601 time") from None
+    return text
 
 
 def _inputs(parser: argparse.ArgumentParser, *, core: bool = True) -> None:
@@ -347,9 +409,18 @@ def _simulate_parser(verbs: Any) -> None:
         "--out", default=".local/sim", help="folder for events.jsonl and truth.json"
     )
     simulate.add_argument("--seed", type=int, default=7)
-    simulate.add_argument("--start", default="2025-10-01T00:00:00", help="UTC start of the period")
-    simulate.add_argument("--hours", type=float, default=24.0)
-    simulate.add_argument("--rate", type=float, default=5.0, help="calls per minute on average")
+    simulate.add_argument(
+        "--start", type=_start_time, default="2025-10-01T00:00:00", help="UTC start of the period"
+    )
+    simulate.add_argument(
+        "--hours", type=_bounded(0, MAX_SIMULATED_HOURS), default=24.0, help="length of the period"
+    )
+    simulate.add_argument(
+        "--rate",
+        type=_bounded(0, MAX_SIMULATED_RATE),
+        default=5.0,
+        help="calls per minute on average",
+    )
     simulate.set_defaults(handler=cmd_simulate)
 
 
@@ -357,10 +428,12 @@ def _replay_parser(verbs: Any) -> None:
     replay = verbs.add_parser("replay", help="replay event files into the local store")
     _inputs(replay)
     _store(replay)
-    replay.add_argument("--batch", type=int, help=f"events per batch (default: {BATCH_EVENTS})")
+    replay.add_argument(
+        "--batch", type=_whole(1), help=f"events per batch (default: {BATCH_EVENTS})"
+    )
     replay.add_argument(
         "--workers",
-        type=int,
+        type=_whole(0),
         help="processes that flatten events (default: one per core; 0: all in this process)",
     )
     replay.set_defaults(handler=cmd_replay)
@@ -405,10 +478,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one verb; return the process exit code."""
+    from ingest.sinks.local import StoreError
+
     args = build_parser().parse_args(argv)
     try:
         code: int = args.handler(args)
     except ConfigError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
+        return 2
+    except StoreError as exc:
+        print(f"error: {exc}", file=sys.stderr)
         return 2
     return code

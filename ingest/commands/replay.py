@@ -32,6 +32,7 @@ from ingest.model import BatchCounts, BatchId, EventInput
 from ingest.sinks.base import Rows
 from ingest.sinks.local.spool import SpooledBatch, SpoolSink
 from ingest.sources import SourceError, iter_events, line_ranges, read_line_range
+from ingest.sources.files import is_stream
 
 BATCH_EVENTS = 100
 """Events per batch in the local tools (``flatten``, ``replay``): Event Hub events can be large
@@ -329,7 +330,7 @@ def _batches(paths: Iterable[str], size: int, stats: ReplayStats) -> Iterator[li
 def _tasks(paths: Iterable[str], size: int, stats: ReplayStats) -> Iterator[Task]:
     """Work for the workers: JSON-lines files by byte range, other files whole, stdin as batches."""
     for path in paths:
-        if path == "-":
+        if is_stream(path):  # stdin, pipes and FIFOs: read once, here, as JSON lines
             yield from _batches([path], size, stats)
         elif path.lower().endswith(".jsonl"):
             try:

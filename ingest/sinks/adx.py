@@ -29,7 +29,7 @@ from ingest.errors import TerminalIngestError, TransientIngestError
 from ingest.identity import credential
 from ingest.model import BatchId
 from ingest.schema import mapping_name
-from ingest.sinks.base import Rows
+from ingest.sinks.base import Rows, admit
 from ingest.sinks.dead_letters import DeadLetterStore, dead_letter_container
 
 
@@ -167,7 +167,7 @@ class AdxSink:
 
     def write(self, batch: BatchId, tables: Mapping[str, Rows], *, final_attempt: bool) -> None:
         """Ingest every table; keep what ADX refuses for good, or on the trigger's last attempt."""
-        for table, rows in tables.items():
+        for table, rows in admit(tables).items():
             if not rows:
                 continue
             parts = _split(rows, STREAMING_MAX_RAW_BYTES) if self.mode == "streaming" else [rows]

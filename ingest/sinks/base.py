@@ -5,7 +5,12 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
-from ingest.model import BatchId
+import orjson
+
+from ingest.core.pipeline import record_id
+from ingest.core.privacy import mask_secrets
+from ingest.model import BatchId, RejectReason, empty_dead_letter_row
+from ingest.schema import DEAD_LETTER_TABLE, LANDING_TABLE, load_table
 
 Rows = Sequence[Mapping[str, Any]]
 """Rows of one table: mappings keyed by column name, in the table's column order."""
@@ -21,3 +26,65 @@ class Sink(Protocol):
         what it could not deliver (a dead-letter store) instead of raising.
         """
         ...
+
+
+def admit(tables: Mapping[str, Rows], *, max_payload: int = 65536) -> dict[str, list[Any]]:
+    """The rows of a batch that fit their tables' column types; the others become dead letters.
+
+    Defence in depth, where rows are encoded: the core never writes a value its column cannot
+    hold, but if it ever did, one row must not abort the transaction (local store) or the
+    ingestion (ADX) of its neighbours. A landing row that does not fit becomes a ``bad_field``
+    dead letter naming the columns; a dead letter that does not fit keeps its reason with the
+    offending columns emptied.
+    """
+    admitted: dict[str, list[Any]] = {name: list(rows) for name, rows in tables.items()}
+    landing = admitted.get(LANDING_TABLE)
+    if landing:
+        schema = load_table(LANDING_TABLE)
+        kept = []
+        for row in landing:
+            problems = schema.problems(row)
+            if not problems:
+                kept.append(row)
+                continue
+            admitted.setdefault(DEAD_LETTER_TABLE, []).append(_refused(row, problems, max_payload))
+        admitted[LANDING_TABLE] = kept
+    letters = admitted.get(DEAD_LETTER_TABLE)
+    if letters:
+        schema = load_table(DEAD_LETTER_TABLE)
+        admitted[DEAD_LETTER_TABLE] = [_repaired(row, schema.problems(row)) for row in letters]
+    return admitted
+
+
+def _refused(row: Mapping[str, Any], problems: list[str], max_payload: int) -> dict[str, Any]:
+    raw = orjson.dumps(row, default=str)
+    letter = empty_dead_letter_row()
+    letter["Timestamp"] = (
+        row.get("EventEnqueuedTime") if isinstance(row.get("EventEnqueuedTime"), str) else None
+    )
+    letter["RecordId"] = str(row.get("RecordId") or record_id(raw))
+    letter["Reason"] = RejectReason.BAD_FIELD.value
+    letter["Detail"] = mask_secrets("row does not fit its table: " + "; ".join(problems))[:2048]
+    letter["SourceFormat"] = str(row.get("SourceFormat") or "")
+    masked = mask_secrets(raw.decode("utf-8", errors="replace")).encode()
+    letter["RawPayload"] = masked[:max_payload].decode("utf-8", errors="ignore")
+    letter["RawEncoding"] = "utf8"
+    letter["RawSize"] = len(raw)
+    letter["IsRawTruncated"] = len(masked) > max_payload
+    for column in ("EventPartitionId", "EventOffset"):
+        value = row.get(column)
+        letter[column] = value if isinstance(value, str) else ""
+    return dict(letter)
+
+
+def _repaired(row: Any, problems: list[str]) -> Any:
+    if not problems:
+        return row
+    fixed = dict(row)
+    for problem in problems:
+        column = problem.split("`", 2)[1]
+        fixed[column] = "" if column in ("Detail", "RawPayload") else None
+    fixed["Detail"] = mask_secrets(f"{fixed.get('Detail') or ''} [emptied: {'; '.join(problems)}]")[
+        :2048
+    ]
+    return fixed

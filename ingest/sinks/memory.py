@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ingest.model import BatchId
-from ingest.sinks.base import Rows
+from ingest.sinks.base import Rows, admit
 
 
 @dataclass
@@ -23,5 +23,5 @@ class MemorySink:
         if self.failures:
             raise self.failures.pop(0)
         self.batches.append(batch)
-        for table, rows in tables.items():
+        for table, rows in admit(tables).items():
             self.tables.setdefault(table, []).extend(dict(r) for r in rows)

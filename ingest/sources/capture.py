@@ -30,7 +30,7 @@ def _capture_meta(record: dict[str, Any], partition: str) -> EventMeta:
         enqueued = to_datetime(
             record.get("EnqueuedTimeUtc"), "EnqueuedTimeUtc", CAPTURE_TIME_FORMATS
         )
-    except FieldError:
+    except (FieldError, OverflowError, ValueError):  # a time this side cannot read: no lineage
         enqueued = None
     try:
         sequence = to_int(record.get("SequenceNumber"), "SequenceNumber")
@@ -44,18 +44,35 @@ def _capture_meta(record: dict[str, Any], partition: str) -> EventMeta:
     )
 
 
-def read_capture(stream: BinaryIO, partition: str = "") -> Iterator[EventInput]:
-    """Events of an Event Hubs Capture Avro file (``Body`` bytes plus lineage)."""
+def read_capture(stream: BinaryIO, partition: str = "", name: str = "") -> Iterator[EventInput]:
+    """Events of an Event Hubs Capture Avro file (``Body`` bytes plus lineage).
+
+    A file that fails part-way (truncated, a string ``Body`` that is not UTF-8, a block that does
+    not decode) yields every event before the fault, then raises SourceError naming the file and
+    how far it got: the caller reports it and goes on with the other inputs.
+    """
     import fastavro
 
     try:
         reader = fastavro.reader(stream)
-    except (ValueError, EOFError) as exc:
-        raise SourceError(f"not an Avro container: {exc}") from exc
-    for record in reader:
+    except Exception as exc:  # any fault of the header: not a Capture file
+        raise SourceError(f"`{name or 'input'}` is not an Avro container: {exc}") from exc
+    records = iter(reader)
+    read = 0
+    while True:
+        try:
+            record = next(records)
+        except StopIteration:
+            return
+        except Exception as exc:  # the decoder's faults vary; all are the file's
+            raise SourceError(
+                f"Capture file `{name or 'input'}` is unreadable after {read} events "
+                f"({type(exc).__name__}: {exc}); the events before it were read"
+            ) from exc
+        read += 1
         if not isinstance(record, dict):
             continue
         body = record.get("Body")
         if isinstance(body, str):
-            body = body.encode("utf-8")
+            body = body.encode("utf-8", errors="surrogateescape")
         yield EventInput(body if isinstance(body, bytes) else b"", _capture_meta(record, partition))

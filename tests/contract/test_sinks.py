@@ -18,7 +18,7 @@ import pytest
 
 from ingest.batch import run_batch
 from ingest.core.pipeline import Pipeline
-from ingest.model import EventInput, EventMeta
+from ingest.model import BatchId, EventInput, EventMeta
 from ingest.schema import DEAD_LETTER_TABLE, LANDING_TABLE
 from ingest.sinks.base import Sink
 from ingest.sinks.memory import MemorySink
@@ -139,3 +139,25 @@ def test_rows_arrive_as_json_the_sinks_all_read_the_same_way() -> None:
     lines = gzip.decompress(jsonl_gzip(result.rows)).splitlines()
     decoded: list[dict[str, Any]] = [orjson.loads(line) for line in lines]
     assert decoded == [dict(r) for r in result.rows]
+
+
+def test_a_row_that_does_not_fit_its_columns_is_a_dead_letter_not_a_failure(
+    sink: tuple[Sink, Delivered],
+) -> None:
+    # Defence in depth: were the core ever to let an out-of-range value through, the sink's
+    # encoding dead-letters that row and lands its neighbours (no failed transaction, no retry).
+    target, delivered = sink
+    result = Pipeline(golden_settings()).process(_events())
+    rows = [dict(r) for r in result.rows]
+    rows[0]["ResponseCode"] = 3_000_000_000  # an int column
+    rows[1]["Timestamp"] = "２０２４-09-30T12:00:00Z"  # digits that are not ASCII
+    target.write(
+        BatchId("3", 7, 9),
+        {LANDING_TABLE: rows, DEAD_LETTER_TABLE: list(result.dead_letters)},
+        final_attempt=False,
+    )
+    _flush(target)
+    assert delivered(LANDING_TABLE) == [rows[2]["RecordId"]]
+    letters = delivered(DEAD_LETTER_TABLE)
+    assert {rows[0]["RecordId"], rows[1]["RecordId"]} <= set(letters)
+    assert len(letters) == len(result.dead_letters) + 2

@@ -9,17 +9,16 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from ingest.batch import run_batch
 from ingest.commands.replay import ReplayStats, WorkerError, replay
 from ingest.commands.simulate import DEFAULT_START, simulate
 from ingest.config import CoreSettings
 from ingest.core.pipeline import Pipeline
 from ingest.model import BatchId, EventInput
 from ingest.schema import LANDING_TABLE
-from ingest.sinks.local.spool import SpoolSink
+from ingest.sinks.local.spool import RowsFile, SpooledBatch
 from ingest.sinks.local.store import LocalSink
 from tests.capture import write_capture
-from tests.conftest import load_fixture
+from tests.conftest import ROOT, load_fixture
 
 pytestmark = pytest.mark.integration
 
@@ -120,13 +119,15 @@ def test_a_failing_worker_stops_the_replay_with_its_traceback(events: Path, tmp_
 
 
 def test_a_failed_transaction_is_raised_and_lands_nothing(tmp_path: Path) -> None:
-    spool = SpoolSink(flush_rows=10_000)
-    result = run_batch(
-        Pipeline(), spool, [EventInput(load_fixture("throttled_429"))], final_attempt=True
-    )
+    # Sinks admit only rows that fit (sinks.base.admit); a spool written past that check, by a
+    # bug, must still fail as a whole transaction, never half-land.
+    result = Pipeline().process([EventInput(load_fixture("throttled_429"))])
     broken = dict(result.rows[0], RecordId="broken", DurationMs="not a number")
-    spool.write(BatchId(), {LANDING_TABLE: [broken]}, final_attempt=True)
-    (spooled,) = spool.finish()
+    folder = tmp_path / "spool"
+    folder.mkdir()
+    landing, letters = RowsFile(str(folder)), RowsFile(str(folder))
+    landing.add([*result.rows, broken])
+    spooled = SpooledBatch(landing.finish(), letters.finish())
     sink = LocalSink(tmp_path / "store.duckdb")
     try:
         sink.land(spooled)
@@ -146,3 +147,44 @@ def test_a_store_that_cannot_open_says_so_when_used(tmp_path: Path) -> None:
     with pytest.raises(duckdb.Error, match=r"a-folder\.duckdb"):
         sink.query("ApimRequests | count")
     sink.close()  # nothing to close, nothing raised
+
+
+def test_a_second_process_on_the_same_store_is_refused_clearly(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    db = tmp_path / "busy.duckdb"
+    holder = LocalSink(db)
+    holder.con  # noqa: B018 - opens the store (and takes its lock)
+    try:
+        for args in (
+            ["query", "--db", str(db), "ModelPrices | count"],
+            ["replay", "-", "--db", str(db), "--workers", "0"],
+        ):
+            done = subprocess.run(
+                [sys.executable, "-m", "ingest", *args],
+                cwd=ROOT,
+                capture_output=True,
+                text=True,
+                input="",
+                check=False,
+                timeout=120,
+            )
+            assert done.returncode == 2, done.stderr
+            assert "is in use by another process" in done.stderr
+            assert "Traceback" not in done.stderr
+    finally:
+        holder.close()
+
+
+def test_what_a_killed_replay_left_is_removed_by_the_next_one(tmp_path: Path) -> None:
+    db = tmp_path / "store.duckdb"
+    stale = tmp_path / "store.duckdb.spool" / "ingest-spool-killed"
+    stale.mkdir(parents=True)
+    (stale / "rows-1.json").write_bytes(b"{}\n" * 1000)
+    store = LocalSink(db)
+    store.write(BatchId(), {LANDING_TABLE: []}, final_attempt=True)
+    store.con  # noqa: B018 - opened: the stale spool is gone
+    assert not stale.exists()
+    store.close()
+    assert not (tmp_path / "store.duckdb.spool").exists()

@@ -19,7 +19,7 @@ import orjson
 
 from ingest.model import BatchId
 from ingest.schema import DEAD_LETTER_TABLE, LANDING_TABLE
-from ingest.sinks.base import Rows
+from ingest.sinks.base import Rows, admit
 
 WRITE_BUFFER = 1 << 20
 """Bytes buffered per spool file between writes (rows are written one by one)."""
@@ -118,6 +118,7 @@ class SpoolSink:
 
     def write(self, batch: BatchId, tables: Mapping[str, Rows], *, final_attempt: bool) -> None:
         """Encode a batch's rows; a full spool becomes ready to land."""
+        tables = admit(tables)  # one row that does not fit never fails a whole transaction
         self._landing.add(tables.get(LANDING_TABLE, ()))
         self._dead_letters.add(tables.get(DEAD_LETTER_TABLE, ()))
         rows = self._landing.rows + self._dead_letters.rows

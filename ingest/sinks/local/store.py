@@ -7,6 +7,7 @@ all or nothing, as in ADX; the dedup views are views (``kusto/local/equivalents.
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import tempfile
 from collections import deque
@@ -20,7 +21,7 @@ import duckdb
 from ingest.model import BatchId
 from ingest.schema import DEAD_LETTER_TABLE, LANDING_TABLE
 from ingest.sinks.base import Rows
-from ingest.sinks.local import DEFAULT_DB, kql
+from ingest.sinks.local import DEFAULT_DB, StoreBusyError, kql
 from ingest.sinks.local.spool import SpooledBatch, SpoolSink
 
 FLUSH_ROWS = 20_000
@@ -57,19 +58,30 @@ class LocalSink:
 
     def __init__(self, path: str | Path = DEFAULT_DB, *, flush_rows: int = FLUSH_ROWS) -> None:
         self.flush_rows = flush_rows
+        self.path = str(path)
         self._spool_folder = ""
         self._spool: SpoolSink | None = None
         self._pending: deque[Future[None]] = deque()
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="local-store")
-        target = Path(path)
-        if str(path) != ":memory:":
-            target.parent.mkdir(parents=True, exist_ok=True)
+        in_memory = self.path == ":memory:"
+        if not in_memory:
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        self._spool_root = Path(tempfile.gettempdir() if in_memory else self.path + ".spool")
         # Opened on the store's thread, so that a replay starts its workers meanwhile.
-        self._connection = self._writer.submit(self._connect, str(path))
+        self._connection = self._writer.submit(self._connect, self.path)
 
-    @staticmethod
-    def _connect(path: str) -> duckdb.DuckDBPyConnection:
-        con = kql.connect(path)
+    def _connect(self, path: str) -> duckdb.DuckDBPyConnection:
+        try:
+            con = kql.connect(path)
+        except duckdb.IOException as exc:
+            if "lock" in str(exc).lower():
+                raise StoreBusyError(
+                    f"the local store `{path}` is in use by another process (a replay, query, "
+                    "report or serve): wait for it to finish, or use another --db"
+                ) from exc
+            raise
+        if path != ":memory:":
+            self._remove_stale_spools()
         con.execute(f"SET memory_limit = '{MEMORY_LIMIT}'")
         con.execute(f"SET threads = {THREADS}")
         con.execute("SET preserve_insertion_order = false")
@@ -81,11 +93,25 @@ class LocalSink:
         """The store's DuckDB connection (waits until it is open; raises if it could not be)."""
         return self._connection.result()
 
+    def _remove_stale_spools(self) -> None:
+        """Remove what a killed run left beside the store (safe: this process holds its lock)."""
+        if not self._spool_root.is_dir():
+            return
+        ours = Path(self._spool_folder).name if self._spool_folder else ""
+        for folder in self._spool_root.iterdir():
+            if folder.name != ours:
+                shutil.rmtree(folder, ignore_errors=True)
+
     @property
     def spool_folder(self) -> str:
-        """Where rows wait for their transaction (made when first needed, removed by ``close``)."""
+        """Where rows wait for their transaction (made when first needed, removed by ``close``).
+
+        Beside the store (``<db>.spool/``), so that what a killed run left is found and removed
+        by the next run that opens the store.
+        """
         if not self._spool_folder:
-            self._spool_folder = tempfile.mkdtemp(prefix="ingest-spool-")
+            self._spool_root.mkdir(parents=True, exist_ok=True)
+            self._spool_folder = tempfile.mkdtemp(prefix="ingest-spool-", dir=self._spool_root)
         return self._spool_folder
 
     def write(self, batch: BatchId, tables: Mapping[str, Rows], *, final_attempt: bool) -> None:
@@ -102,7 +128,12 @@ class LocalSink:
         self._pending.append(self._writer.submit(self._land, spooled))
 
     def flush(self) -> None:
-        """Land every buffered row and wait until the store has committed them."""
+        """Land every buffered row and wait until the store has committed them.
+
+        Raises the store's own failure (it could not be opened, or a transaction failed), even
+        when there was nothing to land.
+        """
+        self._connection.result()
         if self._spool is not None:
             for spooled in self._spool.finish():
                 self.land(spooled)
@@ -137,12 +168,17 @@ class LocalSink:
         return kql.query(self.con, text)
 
     def close(self) -> None:
-        """Land what is buffered and close the file."""
+        """Land what is buffered and close the file (a store that never opened has nothing)."""
+        opened = self._connection.exception() is None
         try:
-            self.flush()
+            if opened:
+                self.flush()
         finally:
             self._writer.shutdown(cancel_futures=True)
             if self._spool_folder:
                 shutil.rmtree(self._spool_folder, ignore_errors=True)
-            if not self._connection.cancelled() and self._connection.exception() is None:
+                if self._spool_root.name.endswith(".spool"):
+                    with contextlib.suppress(OSError):
+                        self._spool_root.rmdir()  # only when empty
+            if opened:
                 self.con.close()

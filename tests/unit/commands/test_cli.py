@@ -1,4 +1,4 @@
-"""``python -m ingest flatten`` as a user runs it."""
+"""``python -m ingest`` as a user runs it: flatten, and what every verb refuses clearly."""
 
 from __future__ import annotations
 
@@ -7,12 +7,18 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import APIM, ROOT, fixture_path
+
+VERBS = {"simulate", "replay", "query", "report", "serve"}
 
 
 def _run(*args: str) -> subprocess.CompletedProcess[str]:
+    """``python -m ingest flatten ARGS``, or another verb when the first argument names one."""
+    verb = [] if args and args[0] in VERBS else ["flatten"]
     return subprocess.run(
-        [sys.executable, "-m", "ingest", "flatten", *args],
+        [sys.executable, "-m", "ingest", *verb, *args],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -68,3 +74,36 @@ def test_bad_setting_is_a_configuration_error() -> None:
     )
     assert done.returncode == 2
     assert "`CAPTURE_TEXT`" in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["simulate", "--rate", "-5"], "is not in (0, 60000]"),
+        (["simulate", "--rate", "0"], "is not in (0, 60000]"),
+        (["simulate", "--rate", "nan"], "is not in (0, 60000]"),
+        (["simulate", "--hours", "inf"], "is not in (0, 8784]"),
+        (["simulate", "--start", "yesterday"], "is not an ISO 8601 time"),
+        (["replay", "x.jsonl", "--batch", "-1"], "is less than 1"),
+        (["replay", "x.jsonl", "--workers", "two"], "is not a whole number"),
+    ],
+)
+def test_bad_arguments_are_refused_without_a_traceback(
+    args: list[str], message: str, tmp_path: Path
+) -> None:
+    done = _run(*args, "--out" if args[0] == "simulate" else "--db", str(tmp_path / "out"))
+    assert done.returncode == 2
+    assert message in done.stderr
+    assert "Traceback" not in done.stderr
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("verb", ["query", "report"])
+def test_a_store_that_does_not_exist_is_not_created(verb: str, tmp_path: Path) -> None:
+    db = tmp_path / "nowhere.duckdb"
+    args = [verb, "--db", str(db)] + (["LlmCalls() | count"] if verb == "query" else [])
+    done = _run(*args)
+    assert done.returncode == 2
+    assert f"no local store at `{db}`" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert not db.exists()
