@@ -272,12 +272,11 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     """Serve the local store over the Kusto REST protocol on 127.0.0.1 (read-only)."""
-    from duckdb_kql.server import KustoRestServer
-
+    from ingest.commands.serve import LocalKustoServer
     from ingest.sinks.local.kql import local_function_declarations
 
     sink = _existing_store(args.db)
-    server = KustoRestServer(
+    server = LocalKustoServer(
         sink.con,
         port=args.port,
         source=args.db,
