@@ -177,18 +177,18 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
 def cmd_replay(args: argparse.Namespace) -> int:
     """Push files through the Functions app's batch path into the local store."""
+    from ingest.commands.progress import input_bytes, progress_line
     from ingest.commands.replay import ReplayStats, default_workers, replay
     from ingest.sinks.local.store import LocalSink
 
+    total_bytes = input_bytes(args.paths)
+
     def progress(stats: ReplayStats) -> None:
         if sys.stderr.isatty():
-            total = stats.counts
-            print(
-                f"\rreplay: {total.events:,} events, {total.records:,} records, "
-                f"{stats.rate:,.0f}/s",
-                end="",
-                file=sys.stderr,
+            line = progress_line(
+                stats.counts.bytes, total_bytes, stats.counts.records, stats.seconds
             )
+            print(f"\r{line}", end="", file=sys.stderr)
 
     settings = _settings(args)
     workers = default_workers() if args.workers is None else args.workers
@@ -231,7 +231,10 @@ def _existing_store(path: str) -> Any:
 
 
 def cmd_query(args: argparse.Namespace) -> int:
-    """Run KQL on the local store; print a table or JSON."""
+    """Run KQL on the local store; print a table, JSON or CSV."""
+    from ingest.commands.query import explain, render
+    from ingest.kql.generate import TABLES
+    from ingest.kql.scripts import functions, production_statements, views
     from ingest.sinks.local import StoreError
 
     sink = _existing_store(args.db)
@@ -240,16 +243,16 @@ def cmd_query(args: argparse.Namespace) -> int:
     except StoreError:
         raise
     except Exception as exc:  # noqa: BLE001 - a query error is the user's, shown as such
-        print(f"query error: {exc}", file=sys.stderr)
+        statements = production_statements()
+        known_tables = [*TABLES, *views(statements)]
+        print(
+            f"query error: {explain(str(exc), known_tables, list(functions(statements)))}",
+            file=sys.stderr,
+        )
         return 1
     finally:
         sink.close()
-    if args.json:
-        sys.stdout.buffer.write(orjson.dumps(rows, default=str) + b"\n")
-        return 0
-    from ingest.commands.table import format_table
-
-    sys.stdout.write(format_table(rows))
+    sys.stdout.buffer.write(render(rows, "json" if args.json else args.format))
     return 0
 
 
@@ -444,7 +447,10 @@ def _store_parsers(verbs: Any) -> None:
         "kql", help='e.g. "LlmCalls() | summarize sum(TotalTokens) by SubscriptionId"'
     )
     _store(query)
-    query.add_argument("--json", action="store_true", help="print a JSON array of row objects")
+    query.add_argument(
+        "--format", choices=["table", "json", "csv"], default="table", help="how rows are printed"
+    )
+    query.add_argument("--json", action="store_true", help="the same as --format json")
     query.set_defaults(handler=cmd_query)
     report = verbs.add_parser("report", help="print the headline KPIs and write the HTML dashboard")
     _store(report)

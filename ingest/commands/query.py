@@ -1,0 +1,72 @@
+"""``python -m ingest query``: KQL over the local store, its errors said in the user's terms."""
+
+from __future__ import annotations
+
+import csv
+import difflib
+import io
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import orjson
+
+from ingest.commands.table import format_table
+
+FORMATS = ("table", "json", "csv")
+"""How ``query`` prints rows."""
+
+AGGREGATIONS = (
+    "arg_max arg_min avg avgif count countif dcount dcountif make_bag make_list make_set max "
+    "maxif min minif percentile percentiles stdev sum sumif take_any variance"
+).split()
+"""KQL aggregation functions a user is likely to mean (for suggestions)."""
+
+_FUNCTION = re.compile(r"unsupported KQL construct 'function:(\w+)'")
+_AGGREGATE = re.compile(r"unsupported KQL construct 'aggregate:(\w+)'")
+_TABLE = re.compile(r"Table with name (\w+) does not exist")
+_COLUMN = re.compile(r'Referenced column "(\w+)" not found.*?(?:Candidate bindings: (.*))?$', re.S)
+_PARSE = re.compile(r"could not parse KQL at (\d+):(\d+): (.*)", re.S)
+
+
+def _closest(name: str, known: Iterable[str]) -> str:
+    matches = difflib.get_close_matches(name, list(known), n=3, cutoff=0.5)
+    if not matches:
+        return ""
+    return "; did you mean " + " or ".join(f"`{m}`" for m in matches) + "?"
+
+
+def explain(message: str, tables: Sequence[str], functions: Sequence[str]) -> str:
+    """A query error as the user wrote the query: unknown names with the closest known ones."""
+    if m := _FUNCTION.search(message):
+        name = m.group(1)
+        known = [f"{f}()" for f in functions]
+        return f"unknown function `{name}()`{_closest(name + '()', known)}"
+    if m := _AGGREGATE.search(message):
+        name = m.group(1)
+        return f"unknown aggregation `{name}()`{_closest(name, AGGREGATIONS)}"
+    if m := _TABLE.search(message):
+        name = m.group(1)
+        return f"unknown table `{name}`{_closest(name, tables)}"
+    if m := _COLUMN.search(message):
+        name, candidates = m.group(1), m.group(2) or ""
+        known = re.findall(r'"(\w+)"', candidates)
+        return f"unknown column `{name}`{_closest(name, known)}"
+    if m := _PARSE.search(message):
+        line, column, detail = m.groups()
+        return f"syntax error at line {line}, column {int(column) + 1}: {detail.strip()}"
+    return re.sub(r"^(Catalog|Binder|Parser|Conversion|Invalid Input) Error: ", "", message)
+
+
+def render(rows: Sequence[Mapping[str, Any]], fmt: str) -> bytes:
+    """Rows as a table, a JSON array of objects, or CSV with a header."""
+    if fmt == "json":
+        return orjson.dumps(list(rows), default=str) + b"\n"
+    if fmt == "csv":
+        out = io.StringIO()
+        if rows:
+            writer = csv.DictWriter(out, fieldnames=list(rows[0]), lineterminator="\n")
+            writer.writeheader()
+            writer.writerows(rows)
+        return out.getvalue().encode()
+    return format_table(rows).encode()
