@@ -227,7 +227,7 @@ def _existing_store(path: str) -> Any:
             f"no local store at `{path}`: fill one with `python -m ingest replay FILE --db {path}` "
             "(or `make demo`), or point --db at an existing one"
         )
-    return LocalSink(path)
+    return LocalSink(path, for_queries=True)
 
 
 def cmd_query(args: argparse.Namespace) -> int:

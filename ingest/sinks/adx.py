@@ -111,12 +111,23 @@ def jsonl_gzip(rows: Rows) -> bytes:
 
 
 def encode(rows: Rows) -> Payload:
-    """Rows as a payload: gzip JSON lines, raw size, and the earliest record time."""
-    raw = b"".join(orjson.dumps(row) + b"\n" for row in rows)
-    times = [str(r["Timestamp"]) for r in rows if r.get("Timestamp")]
-    return Payload(
-        gzip.compress(raw, compresslevel=5), len(raw), len(rows), min(times, default=None)
-    )
+    """Rows as a payload: gzip JSON lines, raw size, and the earliest record time.
+
+    Rows are compressed one by one as they are encoded: the uncompressed JSON of a batch (ten
+    times its compressed size, for logs) is never held in memory whole.
+    """
+    out = io.BytesIO()
+    raw_size = 0
+    earliest: str | None = None
+    with gzip.GzipFile(fileobj=out, mode="wb", compresslevel=5, mtime=0) as compressor:
+        for row in rows:
+            line = orjson.dumps(row, option=orjson.OPT_APPEND_NEWLINE)
+            compressor.write(line)
+            raw_size += len(line)
+            timestamp = row.get("Timestamp")
+            if timestamp and (earliest is None or str(timestamp) < earliest):
+                earliest = str(timestamp)
+    return Payload(out.getvalue(), raw_size, len(rows), earliest)
 
 
 def _split(rows: Rows, max_raw_bytes: int) -> list[Rows]:

@@ -10,7 +10,7 @@ import orjson
 from ingest.core.pipeline import record_id
 from ingest.core.privacy import mask_secrets
 from ingest.model import BatchId, RejectReason, empty_dead_letter_row
-from ingest.schema import DEAD_LETTER_TABLE, LANDING_TABLE, load_table
+from ingest.schema import DEAD_LETTER_TABLE, LANDING_TABLE, load_table, row_checker
 
 Rows = Sequence[Mapping[str, Any]]
 """Rows of one table: mappings keyed by column name, in the table's column order."""
@@ -41,18 +41,22 @@ def admit(tables: Mapping[str, Rows], *, max_payload: int = 65536) -> dict[str, 
     landing = admitted.get(LANDING_TABLE)
     if landing:
         schema = load_table(LANDING_TABLE)
+        fits = row_checker(LANDING_TABLE)
         kept = []
         for row in landing:
-            problems = schema.problems(row)
-            if not problems:
+            if fits(row):
                 kept.append(row)
                 continue
-            admitted.setdefault(DEAD_LETTER_TABLE, []).append(_refused(row, problems, max_payload))
+            refused = _refused(row, schema.problems(row), max_payload)
+            admitted.setdefault(DEAD_LETTER_TABLE, []).append(refused)
         admitted[LANDING_TABLE] = kept
     letters = admitted.get(DEAD_LETTER_TABLE)
     if letters:
         schema = load_table(DEAD_LETTER_TABLE)
-        admitted[DEAD_LETTER_TABLE] = [_repaired(row, schema.problems(row)) for row in letters]
+        fits = row_checker(DEAD_LETTER_TABLE)
+        admitted[DEAD_LETTER_TABLE] = [
+            row if fits(row) else _repaired(row, schema.problems(row)) for row in letters
+        ]
     return admitted
 
 

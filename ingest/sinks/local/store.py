@@ -8,6 +8,7 @@ all or nothing, as in ADX; the dedup views are views (``kusto/local/equivalents.
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
 import tempfile
 from collections import deque
@@ -36,6 +37,11 @@ ends at ``spool.FLUSH_BYTES`` of JSON, whatever its row count.
 MEMORY_LIMIT = "64MB"
 """DuckDB's memory for the store (it spills to disk beyond): keeps a long replay's memory flat."""
 
+QUERY_MEMORY_LIMIT = "2GB"
+"""DuckDB's memory when the store answers queries (``query``, ``report``, ``serve``): the
+per-call joins and aggregations of ``LlmCalls()`` over a few hundred thousand calls do not fit
+in ``MEMORY_LIMIT`` (DuckDB cannot spill every operator), and a reader has the machine to itself."""
+
 THREADS = 1
 """DuckDB threads: one, as replay workers flatten on the other cores (and every thread of the JSON
 reader takes buffers of its own out of ``MEMORY_LIMIT``)."""
@@ -56,8 +62,16 @@ class LocalSink:
     spooled elsewhere (replay workers). A transaction's failure is raised by the next call.
     """
 
-    def __init__(self, path: str | Path = DEFAULT_DB, *, flush_rows: int = FLUSH_ROWS) -> None:
+    def __init__(
+        self,
+        path: str | Path = DEFAULT_DB,
+        *,
+        flush_rows: int = FLUSH_ROWS,
+        for_queries: bool = False,
+    ) -> None:
         self.flush_rows = flush_rows
+        self.for_queries = for_queries
+        """Opened to answer queries: more memory and every core, instead of a writer's budget."""
         self.path = str(path)
         self._spool_folder = ""
         self._spool: SpoolSink | None = None
@@ -82,8 +96,12 @@ class LocalSink:
             raise
         if path != ":memory:":
             self._remove_stale_spools()
-        con.execute(f"SET memory_limit = '{MEMORY_LIMIT}'")
-        con.execute(f"SET threads = {THREADS}")
+        if self.for_queries:
+            con.execute(f"SET memory_limit = '{QUERY_MEMORY_LIMIT}'")
+            con.execute(f"SET threads = {os.cpu_count() or 1}")
+        else:
+            con.execute(f"SET memory_limit = '{MEMORY_LIMIT}'")
+            con.execute(f"SET threads = {THREADS}")
         con.execute("SET preserve_insertion_order = false")
         con.execute(f"SET checkpoint_threshold = '{CHECKPOINT_THRESHOLD}'")
         return con
