@@ -45,7 +45,7 @@ WORKER_NICENESS = 5
 """Workers yield the CPU to the store's thread, the replay's critical path, when both want it."""
 
 MAX_WORKERS = 4
-"""Worker processes at most (each one costs about 40 MB)."""
+"""Worker processes at most (each holds a Python interpreter and the core: memory adds up)."""
 
 
 class Store(Protocol):

@@ -26,7 +26,7 @@ from ingest.sources.capture import capture_partition, read_capture
 from ingest.sources.errors import SourceError
 
 READ_BUFFER = 1 << 20
-"""Bytes per read from a file: large reads make a long JSON-lines file several times faster."""
+"""Bytes per read from a file: large reads make a long JSON-lines file much faster to read."""
 
 
 def _unreadable(path: str, exc: OSError) -> SourceError:

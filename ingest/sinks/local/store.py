@@ -28,10 +28,10 @@ from ingest.sinks.local.spool import SpooledBatch, SpoolSink
 FLUSH_ROWS = 20_000
 """Rows per store transaction: the local twin of ADX's ingestion batching policy.
 
-Each transaction plans the update policies' SQL once (tens of milliseconds), so a few large
-transactions are much cheaper than many small ones. Rows wait as JSON in a temporary file (about
-1.6 KB each without text), not as Python objects, so the buffer costs no memory; a transaction also
-ends at ``spool.FLUSH_BYTES`` of JSON, whatever its row count.
+Each transaction plans the update policies' SQL once, so a few large transactions are much
+cheaper than many small ones. Rows wait as JSON in a spool file, not as Python objects, so the
+buffer costs no memory; a transaction also ends at ``spool.FLUSH_BYTES`` of JSON, whatever its
+row count.
 """
 
 MEMORY_LIMIT = "64MB"
