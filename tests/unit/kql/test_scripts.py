@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from ingest.kql.generate import MAPPED_TABLES, TABLES, generate_scripts
 from ingest.kql.scripts import (
     KUSTO_DIR,
     IngestionMapping,
+    MaterializedView,
+    Policy,
     Statement,
     Table,
     declarations,
@@ -16,6 +20,7 @@ from ingest.kql.scripts import (
     split_statements,
     tables,
     update_policies,
+    views,
 )
 from ingest.schema import LANDING_TABLE, load_table
 
@@ -139,3 +144,62 @@ def test_declarations_keep_their_properties_and_source() -> None:
         table.statement.describe()
         == 'kusto/t.kql:3 `.create-merge table T (A: string, B: long) with (folder = "x")`'
     )
+
+
+# ---------------------------------------------------------------------------------------------
+# Materialized views
+
+_SINGLE_ROW_PER_KEY = re.compile(
+    r"summarize\s+(take_any\(\s*\*\s*\)|arg_(max|min)\(\s*\w+\s*,\s*\*\s*\))"
+)
+"""The aggregations autoUpdateSchema is allowed for: take_any(*), arg_max(T, *), arg_min(T, *)."""
+
+
+def test_views_of_whole_rows_follow_their_source_schema() -> None:
+    # Without autoUpdateSchema, the first `.create-merge` adding a column to the source table
+    # disables the view.
+    whole_rows = [v for v in views(STATEMENTS).values() if _SINGLE_ROW_PER_KEY.search(v.query)]
+    assert {v.name for v in whole_rows} == {"LlmUsageDedup", "ApimRequestsDedup"}
+    for view in whole_rows:
+        assert view.properties.get("autoupdateschema") == "true", view.name
+
+
+def test_dedup_views_group_by_record_and_its_immutable_timestamp() -> None:
+    for name in ("LlmUsageDedup", "ApimRequestsDedup"):
+        assert views(STATEMENTS)[name].query.endswith(
+            "summarize take_any(*) by RecordId, Timestamp"
+        )
+
+
+def _policies(kind: str) -> list[Policy]:
+    return [d for d in declarations(STATEMENTS) if isinstance(d, Policy) and d.entity_kind == kind]
+
+
+def _days(value: str, name: str) -> int:
+    m = re.search(rf"{name}\s*=\s*(\d+)d", value)
+    assert m, value
+    return int(m[1])
+
+
+def test_every_view_has_retention_and_caching_covering_its_source() -> None:
+    declared = views(STATEMENTS)
+    policies = {(p.entity, p.policy): p for p in _policies("materialized-view")}
+    table_policies = {(p.entity, p.policy): p for p in _policies("table")}
+    for name, view in declared.items():
+        retention = policies.get((name, "retention"))
+        caching = policies.get((name, "caching"))
+        assert retention, f"{name} has no retention policy"
+        assert caching, f"{name} has no caching policy"
+        # A view is created before its policies are set (a policy on a missing view fails).
+        assert STATEMENTS.index(view.statement) < STATEMENTS.index(retention.statement)
+        # materialized_view() reads only the materialized part: it must keep what its source keeps.
+        table = view.source if not view.over_view else declared[view.source].source
+        source = table_policies[(table, "retention")]
+        assert _days(retention.value, "softdelete") >= _days(source.value, "softdelete"), name
+
+
+def test_every_view_the_scripts_create_is_in_a_folder() -> None:
+    for view in views(STATEMENTS).values():
+        assert isinstance(view, MaterializedView)
+        assert view.properties.get("folder"), view.name
+        assert view.properties.get("docstring"), view.name
