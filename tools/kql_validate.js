@@ -19,8 +19,11 @@ const S = K.Symbols;
 const input = JSON.parse(fs.readFileSync(0, "utf8"));
 const errors = [];
 
+// The database's name, for the statements that name it (e.g. `.alter-merge database X policy ...`).
+const databaseName = input.database || "db";
+
 function globalsWith(members) {
-  const db = new S.DatabaseSymbol.ctor("db", members);
+  const db = new S.DatabaseSymbol.ctor(databaseName, members);
   const cluster = new S.ClusterSymbol.$ctor2("cluster", [db]);
   return K.GlobalState.Default.WithCluster(cluster).WithDatabase(db);
 }

@@ -1,7 +1,9 @@
 """The ``kusto/`` scripts as data: statements in order, each parsed once into a typed declaration.
 
-``kusto/NN_*.kql`` files run in file-name order. Statements are separated by blank lines (as in the
-ADX web UI), so a statement never contains a blank line; ``//`` comment lines are dropped. This is
+``kusto/NN_*.kql`` files run in file-name order; the other ``.kql`` files (``runbook.kql``,
+``alerts.kql``, ``optional/*.kql``) are validated but never applied. Statements are separated by
+blank lines (as in the ADX web UI), so a statement never contains a blank line; ``//`` comment
+lines are dropped. This is
 the one parser of our scripts: generation, validation, apply, the local store and the tests all
 read the declarations it returns (tables, mappings, functions, materialized views, update
 policies, other policies and seeds).
@@ -23,6 +25,13 @@ KUSTO_DIR = PROJECT_ROOT / "kusto"
 
 LOCAL_EQUIVALENTS = KUSTO_DIR / "local" / "equivalents.kql"
 """Local bodies of the functions and views whose production KQL duckdb-kql cannot run."""
+
+APPLIED = "[0-9][0-9]_*.kql"
+"""The script files applied to a database, in file-name order (``10_tables.kql`` ...)."""
+
+NOT_APPLIED = ("runbook.kql", "alerts.kql", "optional/*.kql")
+"""Script files validated with the applied ones but never applied: management commands for
+operators (runbook), alert queries for the infrastructure to wire, and opt-in policies."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,10 +82,20 @@ def split_statements(text: str, file: str = "") -> list[Statement]:
 
 
 def load_statements(folder: Path = KUSTO_DIR) -> list[Statement]:
-    """Every statement of every script, in file-name order."""
+    """Every statement of every applied script (``NN_*.kql``), in file-name order."""
     statements: list[Statement] = []
-    for path in sorted(folder.glob("*.kql")):
+    for path in sorted(folder.glob(APPLIED)):
         statements.extend(split_statements(path.read_text(encoding="utf-8"), path.name))
+    return statements
+
+
+def unapplied_statements(folder: Path = KUSTO_DIR) -> list[Statement]:
+    """The statements of the scripts that are validated but not applied (see ``NOT_APPLIED``)."""
+    statements: list[Statement] = []
+    for pattern in NOT_APPLIED:
+        for path in sorted(folder.glob(pattern)):
+            name = path.relative_to(folder).as_posix()
+            statements.extend(split_statements(path.read_text(encoding="utf-8"), name))
     return statements
 
 
@@ -96,6 +115,19 @@ def local_statements() -> tuple[Statement, ...]:
 def full_script(folder: Path = KUSTO_DIR) -> str:
     """All statements as one script to paste into the ADX web UI (blank-line separated)."""
     return "\n\n".join(s.text for s in load_statements(folder)) + "\n"
+
+
+def database_script(folder: Path = KUSTO_DIR) -> str:
+    """All statements as one ``.execute database script`` that stops at the first failure.
+
+    ADX runs the commands in order, without a transaction, so the order of the files is the order
+    of the script: tables, mappings, update functions, then the update policies before the landing
+    table's retention drops to 0 (40_policies.kql), views and their policies, functions, seeds.
+    Every command is idempotent, so running the script again after a failure is safe. The script
+    has no blank line inside (the ADX web UI runs up to the first one): select all and run.
+    """
+    body = "\n//\n".join(s.text for s in load_statements(folder))
+    return f".execute database script with (ThrowOnErrors = true) <|\n{body}\n"
 
 
 # ---------------------------------------------------------------------------------------------

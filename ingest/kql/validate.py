@@ -21,10 +21,15 @@ from ingest.kql.scripts import (
     UpdatePolicy,
     declarations,
     production_statements,
+    unapplied_statements,
 )
 from ingest.schema import PROJECT_ROOT
 
 VALIDATOR = PROJECT_ROOT / "tools" / "kql_validate.js"
+
+DATABASE = "apimlogs"
+"""The database name the validator gives the scripts' database: statements that must name it
+(``kusto/runbook.kql``) use this example name, which users replace with theirs."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +80,7 @@ def validator_input(statements: list[Statement]) -> dict[str, Any]:
                 for entry in d.entries
             )
     return {
+        "database": DATABASE,
         "tables": list(tables.values()),
         "views": list(views.values()),
         "functions": list(declared.values()),
@@ -83,9 +89,17 @@ def validator_input(statements: list[Statement]) -> dict[str, Any]:
     }
 
 
+def all_statements() -> list[Statement]:
+    """The applied scripts, then those validated but not applied (runbook, alerts, optional)."""
+    return [*production_statements(), *unapplied_statements()]
+
+
 def validate(statements: list[Statement] | None = None) -> tuple[list[KqlError], dict[str, int]]:
-    """Run the language service over the scripts; returns the errors and what was checked."""
-    result = _run(statements, [])
+    """Run the language service over the scripts; returns the errors and what was checked.
+
+    By default: every ``.kql`` file of ``kusto/`` but the local equivalents.
+    """
+    result = _run(statements if statements is not None else all_statements(), [])
     errors = [KqlError(e["file"], e["line"], e["message"]) for e in result["errors"]]
     return errors, {"statements": result["statements"], "policies": result["policies"]}
 

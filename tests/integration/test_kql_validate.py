@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ingest.kql.scripts import Statement, load_statements
+from ingest.kql.scripts import Statement, database_script, load_statements, unapplied_statements
 from ingest.kql.validate import validate
 
 pytestmark = pytest.mark.integration
@@ -13,8 +13,22 @@ pytestmark = pytest.mark.integration
 def test_the_scripts_have_no_errors() -> None:
     errors, checked = validate()
     assert [str(e) for e in errors] == []
-    assert checked["statements"] == len(load_statements())
+    # The applied scripts, the runbook, the alert queries and the optional streaming policy.
+    unapplied = unapplied_statements()
+    assert {s.file for s in unapplied} == {"runbook.kql", "alerts.kql", "optional/streaming.kql"}
+    assert checked["statements"] == len(load_statements()) + len(unapplied)
     assert checked["policies"] == 3
+
+
+def test_the_database_script_is_one_valid_command() -> None:
+    # The language service parses `.execute database script` and analyses every command in it.
+    script = Statement("database_script", 1, database_script())
+    errors, _ = validate([*load_statements(), script])
+    assert [str(e) for e in errors] == []
+    broken = Statement("database_script", 1, database_script().replace("LlmUsageDedup", "Nope"))
+    errors, _ = validate([*load_statements(), broken])
+    assert errors
+    assert all(e.file == "database_script" for e in errors)
 
 
 def test_the_validator_catches_what_the_parser_lets_through() -> None:

@@ -262,6 +262,7 @@ def test_local_overrides_return_the_production_columns() -> None:
         "Latency": f"Latency({RANGE})",
         "TopCallers": f"TopCallers({RANGE}, 3)",
         "LlmConversation": "LlmConversation()",
+        "ViewHealth": "ViewHealth(3650d)",
     }
     assert set(calls) == set(kusto_local.local_overrides())
     production = result_columns(list(calls.values()))

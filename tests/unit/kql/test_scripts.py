@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
@@ -14,15 +15,19 @@ from ingest.kql.scripts import (
     Policy,
     Statement,
     Table,
+    UpdatePolicy,
+    database_script,
     declarations,
     functions,
     load_statements,
     split_statements,
     tables,
+    unapplied_statements,
     update_policies,
     views,
 )
 from ingest.schema import LANDING_TABLE, load_table
+from tests.conftest import FIXTURES
 
 STATEMENTS = load_statements()
 IDEMPOTENT = (".create-merge ", ".create-or-alter ", ".alter ", ".alter-merge ", ".set-or-append ")
@@ -203,3 +208,103 @@ def test_every_view_the_scripts_create_is_in_a_folder() -> None:
         assert isinstance(view, MaterializedView)
         assert view.properties.get("folder"), view.name
         assert view.properties.get("docstring"), view.name
+
+
+# ---------------------------------------------------------------------------------------------
+# Privacy
+
+
+def test_tables_with_text_have_restricted_view_access() -> None:
+    restricted = {
+        p.entity
+        for p in _policies("table")
+        if p.policy == "restricted_view_access" and p.value == "true"
+    }
+    # LlmMessages holds prompts; IngestDeadLetters.RawPayload holds the input, prompts included.
+    assert restricted == {"LlmMessages", "IngestDeadLetters"}
+    # A table with restricted view access cannot be the source of a materialized view.
+    assert not restricted & {v.source for v in views(STATEMENTS).values()}
+
+
+# ---------------------------------------------------------------------------------------------
+# Upgrades
+
+RELEASED = FIXTURES / "released_schema" / "tables.json"
+
+
+def _appends_only(released: list[str], current: list[str]) -> bool:
+    """Whether ``current`` keeps every released column, in place, adding columns only at the end."""
+    return current[: len(released)] == released
+
+
+def test_schemas_only_append_columns_to_the_released_tables() -> None:
+    # `.create-merge table` appends new columns at the end of a live table, whatever their place in
+    # schemas/; an update function projecting schemas/' order would then no longer match its live
+    # target table and every transactional ingestion would fail.
+    released: dict[str, list[str]] = json.loads(RELEASED.read_text(encoding="utf-8"))["tables"]
+    for table, columns in released.items():
+        assert table in TABLES, f"{table} was released: the scripts cannot drop it"
+        current = [f"{c.name}: {c.type}" for c in load_table(table).columns]
+        assert _appends_only(columns, current), (
+            f"schemas/{table}.json changes released columns (one removed, renamed, retyped, or "
+            "inserted before the last released one): append new columns at the end only"
+        )
+
+
+@pytest.mark.parametrize(
+    ("current", "ok"),
+    [
+        (["A: string", "B: long"], True),
+        (["A: string", "B: long", "C: int"], True),  # appended
+        (["A: string", "C: int", "B: long"], False),  # inserted
+        (["A: string"], False),  # removed
+        (["A: string", "Bee: long"], False),  # renamed
+        (["A: string", "B: int"], False),  # retyped
+    ],
+)
+def test_the_append_only_check(current: list[str], ok: bool) -> None:
+    assert _appends_only(["A: string", "B: long"], current) is ok
+
+
+# ---------------------------------------------------------------------------------------------
+# Scripts applied and not applied
+
+
+def test_only_the_numbered_scripts_are_applied() -> None:
+    applied = {s.file for s in STATEMENTS}
+    assert all(re.fullmatch(r"\d\d_\w+\.kql", f) for f in applied), applied
+    others = {s.file for s in unapplied_statements()}
+    assert others == {"runbook.kql", "alerts.kql", "optional/streaming.kql"}
+    assert not any("streamingingestion" in s.text for s in STATEMENTS)
+
+
+def test_the_database_script_runs_every_statement_in_order_and_stops_on_errors() -> None:
+    script = database_script()
+    head, _, body = script.partition("\n")
+    assert head == ".execute database script with (ThrowOnErrors = true) <|"
+    assert "\n\n" not in script  # the web UI runs a selection only up to its first blank line
+    positions = [body.index(s.text) for s in STATEMENTS]
+    assert positions == sorted(positions)
+
+
+def test_update_policies_are_in_place_before_the_landing_retention_drops_to_zero() -> None:
+    commands = declarations(STATEMENTS)
+    landing_retention = next(
+        i
+        for i, d in enumerate(commands)
+        if isinstance(d, Policy) and d.entity == LANDING_TABLE and d.policy == "retention"
+    )
+    policies = [i for i, d in enumerate(commands) if isinstance(d, UpdatePolicy)]
+    assert policies
+    assert max(policies) < landing_retention
+    script = database_script()
+    landing = next(
+        s
+        for s in STATEMENTS
+        if s.text.startswith(f".alter-merge table {LANDING_TABLE} policy retention")
+    )
+    for policy in update_policies(STATEMENTS).values():
+        assert script.index(policy.statement.text) < script.index(landing.text)
+    # Seeds come last: a `.set-or-append` query runs to the end of its command.
+    assert script.rstrip().endswith(STATEMENTS[-1].text)
+    assert STATEMENTS[-1].text.startswith(".set-or-append")
