@@ -42,7 +42,7 @@ TILES = (
         "Usage",
         "Tokens per hour by subscription",
         "timechart",
-        "LlmCalls()\n| where Timestamp between (_startTime .. _endTime)\n"
+        "LlmCalls(_startTime, _endTime)\n"
         "| summarize TotalTokens = sum(TotalTokens) by bin(Timestamp, 1h), SubscriptionId",
         0,
         0,
@@ -53,7 +53,7 @@ TILES = (
         "Usage",
         "Token count coverage (exact, estimated, missing)",
         "column",
-        "UsageCoverage()\n| where Day between (startofday(_startTime) .. _endTime)",
+        "UsageCoverage(_startTime, _endTime)",
         12,
         8,
     ),
@@ -89,8 +89,8 @@ TILES = (
         "Health",
         "Dead letters by reason",
         "table",
-        "IngestDeadLetters\n| where Timestamp between (_startTime .. _endTime)\n"
-        "| summarize DeadLetters = dcount(RecordId), LastSeen = max(Timestamp) by Reason",
+        "DeadLetters(_startTime, _endTime)\n"
+        "| summarize DeadLetters = sum(DeadLetters), LastSeen = max(LastSeen) by Reason",
         12,
         8,
     ),

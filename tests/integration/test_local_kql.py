@@ -32,8 +32,12 @@ def _ingest(con: Any, rows: list[dict[str, Any]]) -> dict[str, int]:
     return kusto_local.apply_update_policies(con)
 
 
+RANGE = "datetime(2024-09-01), datetime(2024-11-01)"
+"""The time range of every golden case (calls of 2024-09-30)."""
+
+
 def _calls(con: Any) -> dict[str, dict[str, Any]]:
-    return {row["CorrelationId"]: row for row in kusto_local.query(con, "LlmCalls()")}
+    return {row["CallId"]: row for row in kusto_local.query(con, f"LlmCalls({RANGE})")}
 
 
 @pytest.mark.parametrize("table", ["ApimRequests", "LlmUsage", "LlmMessages"])
@@ -82,6 +86,7 @@ def test_llm_calls_attributes_prices_and_picks_the_exact_source() -> None:
     assert len(calls) == 5
     streamed = calls["7a2c9e15-3b4d-4f6a-8e1c-9d0b2a4c6e83"]
     assert streamed == {
+        "CallId": "7a2c9e15-3b4d-4f6a-8e1c-9d0b2a4c6e83",
         "CorrelationId": "7a2c9e15-3b4d-4f6a-8e1c-9d0b2a4c6e83",
         "Timestamp": datetime(2024, 9, 30, 12, 34, 0, 2187),
         "SubscriptionId": "sub-finance-app",
@@ -90,6 +95,7 @@ def test_llm_calls_attributes_prices_and_picks_the_exact_source() -> None:
         "BackendId": "aoai-swedencentral",
         "DeploymentName": "gpt-4o",
         "ModelName": "gpt-4o-2024-08-06",
+        "OperationKind": "chat",
         "PromptTokens": 26,
         "CompletionTokens": 17,
         "TotalTokens": 43,
@@ -152,16 +158,110 @@ def test_a_replayed_batch_changes_no_kpi() -> None:
     assert (kusto_local.query(con, kpis), _calls(con)) == before
 
 
+ARGUMENTS = {
+    "datetime": ["datetime(2024-09-01)", "datetime(2024-11-01)"],
+    "timespan": ["3650d"],
+    "long": ["3"],
+}
+"""Values for the required parameters of a function, by type, in parameter order."""
+
+
+def _call(name: str, params: str) -> str:
+    """A call of a stored function with every required parameter given (defaults kept)."""
+    given: dict[str, int] = {}
+    args = []
+    for param in filter(None, (p.strip() for p in params.split(","))):
+        if "=" in param:
+            break
+        kind = param.split(":")[1].strip()
+        args.append(ARGUMENTS[kind][given.get(kind, 0)])
+        given[kind] = given.get(kind, 0) + 1
+    return f"{name}({', '.join(args)})"
+
+
 def test_every_declared_function_runs_locally() -> None:
     con = kusto_local.connect()
     _ingest(con, _landing(*CASES))
     for name, function in functions(load_statements()).items():
-        if function.params:
-            continue
-        kusto_local.query(con, f"{name}() | take 1")
+        rows = kusto_local.query(con, _call(name, function.params))
+        # The landing table is empty once ingested (retention 0); these cases have no dead letter.
+        if function.properties["folder"] != "update" and name != "DeadLetters":
+            assert rows, name
 
 
-RANGE = "datetime(2024-09-01), datetime(2024-11-01)"
+def test_calls_without_a_correlation_id_stay_apart() -> None:
+    con = kusto_local.connect()
+    (record,) = _landing("chat_nonstream")
+    # Two records logged without a CorrelationId (e.g. a gateway that does not set one).
+    first = {**record, "CorrelationId": "", "RecordId": "no-correlation-1"}
+    second = {**record, "CorrelationId": "", "RecordId": "no-correlation-2"}
+    second["Timestamp"] = "2024-09-30T12:40:00.0000000Z"
+    _ingest(con, [first, second])
+    calls = _calls(con)
+    assert sorted(calls) == ["no-correlation-1", "no-correlation-2"]
+    for call in calls.values():
+        assert (call["CorrelationId"], call["TotalTokens"], call["UsageSource"]) == (
+            "",
+            64,
+            "response",
+        )
+        assert call["Cost"] == pytest.approx((33 * 2.50 + 31 * 10.00) / 1e6)
+    usage = kusto_local.query(con, f"UsageAndCost({RANGE})")
+    assert [(r["Calls"], r["TotalTokens"]) for r in usage] == [(2, 128)]
+    texts = kusto_local.query(con, f"LlmConversation({RANGE}) | order by CallId asc")
+    assert [r["CallId"] for r in texts] == ["no-correlation-1", "no-correlation-2"]
+    assert texts[0]["PromptText"] == texts[1]["PromptText"] != ""
+
+
+def test_a_call_logged_twice_gets_its_text_once_from_the_llm_log_chunks() -> None:
+    con = kusto_local.connect()
+    (gateway,) = _landing("chat_nonstream")
+    chunks = _landing("llm_logs_stream")
+    # The same call logged by GatewayLogs (whole bodies) and GatewayLlmLogs (chunks).
+    gateway = {**gateway, "CorrelationId": chunks[0]["CorrelationId"]}
+    _ingest(con, [gateway, *chunks])
+    (conversation,) = kusto_local.query(con, f"LlmConversation({RANGE})")
+    assert conversation["CallId"] == chunks[0]["CorrelationId"]
+    assert conversation["PromptText"] == (
+        "system: You are a helpful assistant.\nuser: Write a haiku about quotas."
+    )
+    assert conversation["CompletionText"] == (
+        "assistant: Tokens trickle out / the meter counts every drop / budgets breathe again"
+    )
+    # The call starts at its first record, the GatewayLogs one.
+    assert conversation["Timestamp"] == datetime(2024, 9, 30, 12, 31, 31, 446590)
+
+
+def test_llm_calls_reads_a_margin_around_the_range_and_keeps_calls_started_in_it() -> None:
+    con = kusto_local.connect()
+    gateway = _landing("chat_stream_no_body")  # the call's GatewayLogs record, at 12:34:00
+    chunks = _landing("llm_logs_stream")  # its GatewayLlmLogs records, logged 10 minutes later
+    for chunk in chunks:
+        chunk["Timestamp"] = "2024-09-30T12:44:00.0000000Z"
+    _ingest(con, gateway + chunks)
+    call = "| where CallId == '7a2c9e15-3b4d-4f6a-8e1c-9d0b2a4c6e83'"
+
+    def calls(start: str, end: str, margin: str = "") -> list[dict[str, Any]]:
+        margin = f", {margin}" if margin else ""
+        return kusto_local.query(
+            con, f"LlmCalls(datetime({start}), datetime({end}){margin}) {call}"
+        )
+
+    # A range ending before the GatewayLlmLogs records: the call is whole all the same.
+    (whole,) = calls("2024-09-30 12:00", "2024-09-30 12:35")
+    assert (whole["SubscriptionId"], whole["TotalTokens"], whole["UsageSource"]) == (
+        "sub-finance-app",
+        43,
+        "llm_log",
+    )
+    assert whole["Timestamp"] == datetime(2024, 9, 30, 12, 34, 0, 2187)
+    # A range starting after the call started: the call belongs to the earlier range only.
+    assert calls("2024-09-30 12:35", "2024-09-30 13:00") == []
+    # Without a margin the call is cut: no tokens in one range, a second call in the other.
+    (cut,) = calls("2024-09-30 12:00", "2024-09-30 12:35", "0s")
+    assert cut["UsageSource"] == "none"
+    (partial,) = calls("2024-09-30 12:35", "2024-09-30 13:00", "0s")
+    assert partial["SubscriptionId"] is None
 
 
 def test_usage_and_cost_per_subscription_product_and_model() -> None:
@@ -219,7 +319,7 @@ def test_conversation_reassembles_chunks_in_sequence_order() -> None:
     con = kusto_local.connect()
     rows = _landing("llm_logs_stream")
     _ingest(con, list(reversed(rows)))  # chunks arrive in reverse order
-    (conversation,) = kusto_local.query(con, "LlmConversation()")
+    (conversation,) = kusto_local.query(con, f"LlmConversation({RANGE})")
     assert (
         conversation["PromptText"]
         == "system: You are a helpful assistant.\nuser: Write a haiku about quotas."
@@ -261,7 +361,7 @@ def test_local_overrides_return_the_production_columns() -> None:
     calls = {
         "Latency": f"Latency({RANGE})",
         "TopCallers": f"TopCallers({RANGE}, 3)",
-        "LlmConversation": "LlmConversation()",
+        "LlmConversation": f"LlmConversation({RANGE})",
         "ViewHealth": "ViewHealth(3650d)",
     }
     assert set(calls) == set(kusto_local.local_overrides())
