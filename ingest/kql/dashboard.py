@@ -1,5 +1,11 @@
 """The Real-Time Dashboard definition (the JSON ADX dashboards import), built from the tiles below.
 
+The file has the shape the ADX web UI exports at schema version 60 (which newer web UIs import and
+migrate): tiles with a description and every visual option of their type, queries referenced by
+id, one ``manual-kusto`` data source. A Fabric Real-Time Dashboard takes the same definition as its
+``RealTimeDashboard.json`` part, with a ``kusto-trident`` data source naming the KQL database
+and workspace by item id instead of this ``manual-kusto`` one.
+
 Every tile calls the stored functions and views of ``kusto/``; the dashboard's time range feeds
 their ``start``/``end`` parameters through ``_startTime``/``_endTime``.
 ``python -m ingest kusto generate`` writes ``kusto/dashboard.json``; tests check that the file is
@@ -8,6 +14,7 @@ current, that every tile query passes the Kusto language service, and that it ru
 
 from __future__ import annotations
 
+import copy
 import json
 import uuid
 from dataclasses import dataclass
@@ -98,6 +105,55 @@ TILES = (
 """The dashboard's tiles, page by page."""
 
 
+_CHART_OPTIONS: dict[str, Any] = {
+    "multipleYAxes": {
+        "base": {
+            "id": "-1",
+            "label": "",
+            "columns": [],
+            "yAxisMaximumValue": None,
+            "yAxisMinimumValue": None,
+            "yAxisScale": "linear",
+            "horizontalLines": [],
+        },
+        "additional": [],
+        "showMultiplePanels": False,
+    },
+    "hideLegend": False,
+    "legendLocation": "bottom",
+    "xColumnTitle": "",
+    "xColumn": None,
+    "yColumns": None,
+    "seriesColumns": None,
+    "xAxisScale": "linear",
+    "verticalLine": "",
+    "crossFilterDisabled": False,
+    "drillthroughDisabled": False,
+    "crossFilter": [],
+    "drillthrough": [],
+}
+"""Chart tiles' options as the web UI exports a chart left at its defaults (columns inferred)."""
+
+_TABLE_OPTIONS: dict[str, Any] = {
+    "table__enableRenderLinks": True,
+    "colorRulesDisabled": True,
+    "colorStyle": "light",
+    "crossFilterDisabled": False,
+    "drillthroughDisabled": False,
+    "crossFilter": [],
+    "drillthrough": [],
+    "table__renderLinks": [],
+    "colorRules": [],
+}
+"""Table tiles' options as the web UI exports a table left at its defaults."""
+
+
+def visual_options(visual: str) -> dict[str, Any]:
+    """A tile's ``visualOptions``: every option the web UI writes for its visual type."""
+    options: dict[str, Any] = copy.deepcopy(_TABLE_OPTIONS if visual == "table" else _CHART_OPTIONS)
+    return options
+
+
 def _id(*names: str) -> str:
     return str(uuid.uuid5(NAMESPACE, "/".join(names)))
 
@@ -122,11 +178,12 @@ def dashboard() -> dict[str, Any]:
             {
                 "id": _id("tile", tile.page, tile.title),
                 "title": tile.title,
+                "description": "",
                 "visualType": tile.visual,
                 "pageId": _id("page", tile.page),
                 "layout": {"x": tile.x, "y": tile.y, "width": tile.width, "height": tile.height},
                 "queryRef": {"kind": "query", "queryId": query_id},
-                "visualOptions": {},
+                "visualOptions": visual_options(tile.visual),
             }
         )
     return {

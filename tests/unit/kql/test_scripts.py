@@ -116,6 +116,11 @@ def test_the_dashboard_file_is_current_and_well_formed() -> None:
     for tile in doc["tiles"]:
         assert tile["queryRef"]["queryId"] in query_ids
         assert tile["pageId"] in page_ids
+        # As the web UI exports a tile: a description, and every option of its visual type.
+        assert tile["description"] == ""
+        assert {"crossFilter", "drillthrough", "crossFilterDisabled"} <= set(tile["visualOptions"])
+        if tile["visualType"] != "table":
+            assert tile["visualOptions"]["xColumn"] is None  # inferred from the query
     (source,) = doc["dataSources"]
     assert {q["dataSource"]["dataSourceId"] for q in doc["queries"]} == {source["id"]}
 
