@@ -444,7 +444,8 @@ def _replay_parser(verbs: Any) -> None:
 def _store_parsers(verbs: Any) -> None:
     query = verbs.add_parser("query", help="run KQL on the local store")
     query.add_argument(
-        "kql", help='e.g. "LlmCalls() | summarize sum(TotalTokens) by SubscriptionId"'
+        "kql",
+        help='e.g. "LlmCalls(ago(30d), now()) | summarize sum(TotalTokens) by SubscriptionId"',
     )
     _store(query)
     query.add_argument(

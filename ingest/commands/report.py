@@ -1,8 +1,8 @@
 """Headline KPIs over the local store, as text and as a self-contained HTML dashboard.
 
-The KPIs come from the same stored functions the ADX dashboard uses (``LlmCalls()``,
-``Throttling()``, ``Latency()``, ``UsageCoverage()``). The HTML page embeds its data and a small
-script that draws the charts as SVG: it opens offline, with no CDN.
+The KPIs come from the same stored functions the ADX dashboard uses (``LlmCalls``,
+``Throttling``, ``Latency``, ``UsageCoverage``, over a time range). The HTML page embeds its data
+and a small script that draws the charts as SVG: it opens offline, with no CDN.
 """
 
 from __future__ import annotations
@@ -28,13 +28,13 @@ ALL_TIME = "datetime(1900-01-01), datetime(2100-01-01)"
 QUERIES = {
     "usage": f"UsageAndCost({ALL_TIME})"
     " | order by SubscriptionId asc, ProductId asc, ModelName asc, Currency asc",
-    "hourly": "LlmCalls() | summarize TotalTokens = sum(TotalTokens) by Hour = bin(Timestamp, 1h)"
-    " | order by Hour asc",
+    "hourly": f"LlmCalls({ALL_TIME})"
+    " | summarize TotalTokens = sum(TotalTokens) by Hour = bin(Timestamp, 1h) | order by Hour asc",
     "throttling": f"Throttling({ALL_TIME}) | summarize Requests = sum(Requests),"
     " ByApim = sum(ThrottledByApim), ByBackend = sum(ThrottledByBackend) by BackendId"
     " | order by BackendId asc",
     "latency": f"Latency({ALL_TIME}) | order by BackendId asc, DeploymentName asc",
-    "coverage": "UsageCoverage() | summarize Calls = sum(Calls) by Coverage"
+    "coverage": f"UsageCoverage({ALL_TIME}) | summarize Calls = sum(Calls) by Coverage"
     " | order by Coverage asc",
     "dead_letters": "IngestDeadLetters | summarize DeadLetters = dcount(RecordId) by Reason"
     " | order by Reason asc",

@@ -18,6 +18,8 @@ pytestmark = pytest.mark.e2e
 
 ROOT = Path(__file__).resolve().parents[2]
 EXACT = "UsageSource in ('response', 'stream', 'llm_log')"
+CALLS = "LlmCalls(datetime(1900-01-01), datetime(2100-01-01))"
+"""Every call of the simulated period."""
 
 
 def _run(*args: str) -> subprocess.CompletedProcess[str]:
@@ -50,7 +52,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 def _exact_kpis(db: Path) -> dict[tuple[str, str], tuple[int, int, int]]:
     store = LocalSink(db)
     rows = store.query(
-        f"LlmCalls() | where {EXACT} | summarize Calls = count(), "
+        f"{CALLS} | where {EXACT} | summarize Calls = count(), "
         "PromptTokens = sum(PromptTokens), "
         "CompletionTokens = sum(CompletionTokens) by SubscriptionId, ModelName"
     )
@@ -86,7 +88,7 @@ def test_every_call_is_counted_once_per_subscription(world: dict[str, Path]) -> 
     for u in truth["usage"]:
         calls[u["SubscriptionId"]] = calls.get(u["SubscriptionId"], 0) + u["Calls"]
     store = LocalSink(world["db"])
-    rows = store.query("LlmCalls() | summarize Calls = count() by SubscriptionId")
+    rows = store.query(f"{CALLS} | summarize Calls = count() by SubscriptionId")
     store.close()
     assert {r["SubscriptionId"]: r["Calls"] for r in rows} == calls
 
@@ -120,7 +122,11 @@ def test_replaying_the_same_files_changes_no_kpi(world: dict[str, Path], tmp_pat
 
 def test_query_command_prints_json_rows(world: dict[str, Path]) -> None:
     done = _run(
-        "query", "--db", str(world["db"]), "--json", "LlmCalls() | summarize Calls = count()"
+        "query",
+        "--db",
+        str(world["db"]),
+        "--json",
+        f"{CALLS} | summarize Calls = count()",
     )
     (row,) = json.loads(done.stdout)
     assert row["Calls"] > 0
@@ -191,7 +197,7 @@ def test_serve_answers_the_real_kusto_client(world: dict[str, Path], tmp_path: P
         client = KustoClient(KustoConnectionStringBuilder.with_no_authentication(url))
         result = client.execute(
             database,
-            "LlmCalls() | summarize Calls = count() by SubscriptionId",
+            f"{CALLS} | summarize Calls = count() by SubscriptionId",
         )
         served = {row["SubscriptionId"]: row["Calls"] for row in result.primary_results[0]}
     finally:

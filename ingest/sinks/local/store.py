@@ -39,7 +39,7 @@ MEMORY_LIMIT = "64MB"
 
 QUERY_MEMORY_LIMIT = "2GB"
 """DuckDB's memory when the store answers queries (``query``, ``report``, ``serve``): the
-per-call joins and aggregations of ``LlmCalls()`` over a few hundred thousand calls do not fit
+per-call joins and aggregations of ``LlmCalls`` over a few hundred thousand calls do not fit
 in ``MEMORY_LIMIT`` (DuckDB cannot spill every operator), and a reader has the machine to itself."""
 
 THREADS = 1

@@ -101,7 +101,7 @@ def test_bad_arguments_are_refused_without_a_traceback(
 @pytest.mark.parametrize("verb", ["query", "report"])
 def test_a_store_that_does_not_exist_is_not_created(verb: str, tmp_path: Path) -> None:
     db = tmp_path / "nowhere.duckdb"
-    args = [verb, "--db", str(db)] + (["LlmCalls() | count"] if verb == "query" else [])
+    args = [verb, "--db", str(db)] + (["ModelPrices | count"] if verb == "query" else [])
     done = _run(*args)
     assert done.returncode == 2
     assert f"no local store at `{db}`" in done.stderr
