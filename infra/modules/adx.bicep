@@ -182,6 +182,18 @@ resource script60Functions 'Microsoft.Kusto/clusters/databases/scripts@2024-04-1
   ]
 }
 
+resource script65Operations 'Microsoft.Kusto/clusters/databases/scripts@2024-04-13' = {
+  parent: database
+  name: '65-operations'
+  properties: {
+    scriptContent: loadTextContent('../../kusto/65_operations.kql')
+    continueOnErrors: false
+  }
+  dependsOn: [
+    script60Functions
+  ]
+}
+
 output clusterId string = useExistingCluster ? existingCluster.id : newCluster.outputs.id
 output clusterUri string = useExistingCluster ? existingCluster.properties.uri : newCluster.outputs.uri
 output ingestUri string = useExistingCluster ? existingCluster.properties.dataIngestionUri : newCluster.outputs.dataIngestionUri
