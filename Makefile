@@ -68,7 +68,7 @@ lock: $(STAMP)
 	  | $(UV_COMPILE) - -o requirements-infra.txt
 
 ## demo: simulate a day of APIM traffic, replay it into the local store, print KPIs, write the dashboard
-demo: $(STAMP)
+demo: $(STAMP) $(NODE_STAMP)
 	rm -f .local/demo.duckdb
 	$(PY) -m ingest simulate --out .local/sim --hours 24 --rate 5
 	$(PY) -m ingest replay .local/sim/events.jsonl --db .local/demo.duckdb
