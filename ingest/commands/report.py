@@ -1,18 +1,27 @@
-"""Headline KPIs over the local store, as text and as a self-contained HTML dashboard.
+"""Headline KPIs over the local store, as text and as a dashboard page.
 
-The KPIs come from the same stored functions the ADX dashboard uses (``LlmCalls``,
-``Throttling``, ``Latency``, ``UsageCoverage``, over a time range). The HTML page embeds its data
-and a small script that draws the charts as SVG: it opens offline, with no CDN.
+Every KPI's KQL is in :data:`QUERIES`, run on the store exactly as written: by ``report`` (each
+query once with its parameters' defaults, the whole period, every team and model; the rows are
+embedded in the page, which filters them in the browser) and by the page served by ``serve``
+(which posts the same text to the server's Kusto endpoint with the period, team and model as
+query parameters). The stored functions they call (``LlmCalls(start, end)``, ``Throttling(start, end)``,
+``Latency(start, end)``) are listed in :data:`STORED_FUNCTIONS`: a function whose signature
+changes is changed here and nowhere else.
+
+The page draws its charts with Chart.js, inlined from ``node_modules`` (``npm ci``): the written
+file opens offline, with no CDN.
 """
 
 from __future__ import annotations
 
-import html
+import datetime as dt
 import json
+import re
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Protocol
 
-from ingest.commands.table import format_table, format_value
+from ingest.commands.table import format_table
 
 
 class Queryable(Protocol):
@@ -23,64 +32,239 @@ class Queryable(Protocol):
         ...
 
 
-ALL_TIME = "datetime(1900-01-01), datetime(2100-01-01)"
+PARAMETERS = (
+    "declare query_parameters(_start:datetime = datetime(1900-01-01), "
+    '_end:datetime = datetime(2100-01-01), _team:string = "", _model:string = "");\n'
+)
+"""Every query's parameters: the period (``_start`` inclusive, ``_end`` exclusive), a team
+(``SubscriptionId``) and a model, empty for all. Their defaults are the whole store."""
 
-QUERIES = {
-    "usage": f"UsageAndCost({ALL_TIME})"
-    " | order by SubscriptionId asc, ProductId asc, ModelName asc, Currency asc",
-    "hourly": f"LlmCalls({ALL_TIME})"
-    " | summarize TotalTokens = sum(TotalTokens) by Hour = bin(Timestamp, 1h) | order by Hour asc",
-    "throttling": f"Throttling({ALL_TIME}) | summarize Requests = sum(Requests),"
-    " ByApim = sum(ThrottledByApim), ByBackend = sum(ThrottledByBackend) by BackendId"
-    " | order by BackendId asc",
-    "latency": f"Latency({ALL_TIME}) | order by BackendId asc, DeploymentName asc",
-    "coverage": f"UsageCoverage({ALL_TIME}) | summarize Calls = sum(Calls) by Coverage"
-    " | order by Coverage asc",
-    "dead_letters": "IngestDeadLetters | summarize DeadLetters = dcount(RecordId) by Reason"
-    " | order by Reason asc",
+MODEL = (
+    'extend ModelName = iif(isempty(ModelName), strcat(DeploymentName, " (deployment)"), ModelName)'
+)
+"""A call whose model was not logged is shown under its deployment's name."""
+
+CALLS = "LlmCalls(_start, _end)"
+THROTTLING = "Throttling(_start, _end)"
+LATENCY = "Latency(_start, _end)"
+STORED_FUNCTIONS = (CALLS, THROTTLING, LATENCY)
+"""The stored functions (``kusto/60_functions.kql``) the queries call, as they call them."""
+
+_CALLS_IN_SCOPE = (
+    f"{CALLS}\n| where Timestamp >= _start and Timestamp < _end\n"
+    "| where isempty(_team) or SubscriptionId == _team\n"
+    f"| {MODEL}\n| where isempty(_model) or ModelName == _model\n"
+)
+_DEPLOYMENTS_OF_MODEL = (
+    f"let deployments = {CALLS} | {MODEL} | where ModelName == _model | distinct DeploymentName;\n"
+)
+
+QUERIES: dict[str, str] = {
+    # The data's first and last call: the page's periods end at the last one.
+    "span": f"{PARAMETERS}{CALLS}\n| summarize First = min(Timestamp), Last = max(Timestamp)",
+    # The teams and models to filter on, and which deployments serve which model.
+    "dimensions": f"{PARAMETERS}{CALLS}\n| {MODEL}\n"
+    "| summarize Calls = count() by SubscriptionId, ProductId, ModelName, DeploymentName\n"
+    "| order by SubscriptionId asc, ModelName asc, DeploymentName asc",
+    # Tokens per hour, spend per team over time, and the usage-and-cost table.
+    "calls_hourly": f"{PARAMETERS}{_CALLS_IN_SCOPE}"
+    "| summarize Calls = count(), PromptTokens = sum(PromptTokens),"
+    " CompletionTokens = sum(CompletionTokens), TotalTokens = sum(TotalTokens),"
+    " CachedTokens = sum(CachedTokens), CostNanos = sum(tolong(round(Cost * 1000000000.0)))\n"
+    "    by Hour = bin(Timestamp, 1h), SubscriptionId, ProductId, ModelName, Currency\n"
+    "| extend Cost = CostNanos / 1000000000.0\n| project-away CostNanos\n"
+    "| order by Hour asc, SubscriptionId asc, ModelName asc",
+    # 429s per hour: APIM's limit policies vs the backend.
+    "throttling": f"{PARAMETERS}{_DEPLOYMENTS_OF_MODEL}{THROTTLING}\n"
+    "| where isempty(_team) or SubscriptionId == _team\n"
+    "| where isempty(_model) or DeploymentName in (deployments)\n"
+    "| summarize Requests = sum(Requests), ByApim = sum(ThrottledByApim),"
+    " ByBackend = sum(ThrottledByBackend) by Hour, SubscriptionId, DeploymentName\n"
+    "| order by Hour asc, SubscriptionId asc, DeploymentName asc",
+    # Latency percentiles per backend and deployment (the view has no team: every team's).
+    "latency": f"{PARAMETERS}{_DEPLOYMENTS_OF_MODEL}{LATENCY}\n"
+    "| where isempty(_model) or DeploymentName in (deployments)\n"
+    "| order by BackendId asc, DeploymentName asc",
+    # Token counts exact, estimated or missing (UsageCoverage's classes), per hour.
+    "coverage": f"{PARAMETERS}{_CALLS_IN_SCOPE}"
+    '| extend Coverage = case(UsageSource in ("response", "stream", "llm_log", "policy",'
+    ' "salvaged"), "exact", UsageSource == "estimated", "estimated", "missing")\n'
+    "| summarize Calls = count() by Hour = bin(Timestamp, 1h), SubscriptionId, ModelName,"
+    " Coverage\n| order by Hour asc, Coverage asc",
+    # Dead letters by reason (not per team or model; one with no time is in every period).
+    "dead_letters": f"{PARAMETERS}IngestDeadLetters\n"
+    "| where isnull(Timestamp) or (Timestamp >= _start and Timestamp < _end)\n"
+    "| summarize DeadLetters = dcount(RecordId) by Reason, Hour = bin(Timestamp, 1h)\n"
+    "| order by Reason asc",
+    # The lead's tiles ("budget", "capacity") come here: one entry each; until then the page
+    # draws "no data" for them.
 }
-"""Each KPI's KQL, run on the local store exactly as written."""
+"""Each KPI's KQL, run on the store exactly as written (with the parameters' defaults, or with
+the page's period, team and model when ``serve`` answers it)."""
+
+PER_PERIOD = frozenset({"latency"})
+"""Queries whose rows cannot be re-aggregated in the browser (percentiles): the offline page
+embeds them once per period of its picker."""
+
+PERIODS = {"24h": dt.timedelta(hours=24), "7d": dt.timedelta(days=7), "30d": dt.timedelta(days=30)}
+"""The period picker's relative periods (and "all"), ending at the data's last hour."""
+
+_VENDOR = {
+    "CHARTJS": "chart.js/dist/chart.umd.min.js",
+    "DATE_ADAPTER": "chartjs-adapter-date-fns/dist/chartjs-adapter-date-fns.bundle.min.js",
+}
+"""The page's libraries, inlined from ``node_modules`` (Chart.js 4, its date-fns time adapter)."""
+
+NODE_MODULES = Path(__file__).resolve().parents[2] / "node_modules"
+_PAGE = Path(__file__).with_name("dashboard.html")
+"""The page template: placeholders for the libraries and the data; its script draws the charts."""
 
 
-def kpis(store: Queryable) -> dict[str, list[dict[str, Any]]]:
-    """Every KPI's rows."""
-    return {name: store.query(kql) for name, kql in QUERIES.items()}
+class MissingLibraryError(RuntimeError):
+    """The page's charting library is not installed (``npm ci``)."""
 
 
-def text_report(data: dict[str, list[dict[str, Any]]]) -> str:
-    """The KPIs as plain-text tables."""
-    titles = {
-        "usage": "Tokens and cost per subscription and model",
-        "throttling": "429s by source, per backend",
-        "latency": "Latency (ms) per backend and deployment",
-        "coverage": "Token count coverage (calls)",
-        "dead_letters": "Dead letters",
+def _iso(value: Any) -> Any:
+    if isinstance(value, dt.datetime):
+        if value.tzinfo is not None:
+            value = value.astimezone(dt.UTC).replace(tzinfo=None)
+        return value.isoformat() + "Z"
+    return value
+
+
+def _rows(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Rows with datetimes as ISO 8601 UTC text (what the Kusto endpoint sends too)."""
+    return [{k: _iso(v) for k, v in row.items()} for row in rows]
+
+
+def _literal(value: dt.datetime) -> str:
+    return f"datetime({value.isoformat()})"
+
+
+def with_parameters(kql: str, **values: str) -> str:
+    """The query with its declared parameters' defaults replaced (``_start="datetime(...)"``)."""
+    for name, literal in values.items():
+        kql, n = re.subn(
+            rf"(\b_{name}:\w+ = )(datetime\([^)]*\)|\"[^\"]*\")", rf"\g<1>{literal}", kql, count=1
+        )
+        if n != 1:
+            raise ValueError(f"the query declares no parameter _{name}")
+    return kql
+
+
+def kpis(store: Queryable) -> dict[str, Any]:
+    """Every query's rows (the whole store), the latency of each period, and what failed.
+
+    A query that fails leaves its tile empty ("no data") and its error in ``errors``: one broken
+    KPI never hides the others.
+    """
+    data: dict[str, list[dict[str, Any]]] = {}
+    errors: dict[str, str] = {}
+    for name, kql in QUERIES.items():
+        try:
+            data[name] = _rows(store.query(kql))
+        except Exception as exc:  # noqa: BLE001 - the tile shows the error, the others draw
+            data[name], errors[name] = [], str(exc)
+    periods: dict[str, dict[str, list[dict[str, Any]]]] = {}
+    last = _last_hour(data["span"])
+    for name in PER_PERIOD & QUERIES.keys():
+        periods[name] = {"all": data[name]}
+        for period, length in PERIODS.items():
+            if last is None or name in errors:
+                periods[name][period] = []
+                continue
+            kql = with_parameters(
+                QUERIES[name], start=_literal(last - length), end=_literal(last + HOUR)
+            )
+            try:
+                periods[name][period] = _rows(store.query(kql))
+            except Exception as exc:  # noqa: BLE001
+                periods[name][period], errors[name] = [], str(exc)
+    return {"data": data, "periods": periods, "errors": errors}
+
+
+HOUR = dt.timedelta(hours=1)
+
+
+def _last_hour(span: list[dict[str, Any]]) -> dt.datetime | None:
+    if not span or not span[0].get("Last"):
+        return None
+    last = dt.datetime.fromisoformat(str(span[0]["Last"]).replace("Z", ""))
+    return last.replace(minute=0, second=0, microsecond=0)
+
+
+def _rollup(
+    rows: list[dict[str, Any]], keys: tuple[str, ...], sums: tuple[str, ...]
+) -> list[dict[str, Any]]:
+    out: dict[tuple[Any, ...], dict[str, Any]] = {}
+    for row in rows:
+        key = tuple(row.get(k) for k in keys)
+        total = out.setdefault(key, {**dict(zip(keys, key, strict=True)), **dict.fromkeys(sums, 0)})
+        for s in sums:
+            total[s] += row.get(s) or 0
+    return [out[k] for k in sorted(out, key=lambda k: tuple(str(v) for v in k))]
+
+
+def text_report(report: dict[str, Any]) -> str:
+    """The KPIs as plain-text tables (the whole store)."""
+    data = report["data"]
+    tables = {
+        "Tokens and cost per subscription and model (USD)": _rollup(
+            data["calls_hourly"],
+            ("SubscriptionId", "ProductId", "ModelName", "Currency"),
+            ("Calls", "PromptTokens", "CompletionTokens", "TotalTokens", "Cost"),
+        ),
+        "429s by source (calls)": _rollup(
+            data["throttling"], ("DeploymentName",), ("Requests", "ByApim", "ByBackend")
+        ),
+        "Latency (ms) per backend and deployment": data["latency"],
+        "Token count coverage (calls)": _rollup(data["coverage"], ("Coverage",), ("Calls",)),
+        "Dead letters (records)": _rollup(data["dead_letters"], ("Reason",), ("DeadLetters",)),
     }
     out = []
-    for name, title in titles.items():
-        rows = data[name]
+    for title, rows in tables.items():
         out.append(f"\n== {title}")
         out.append(format_table(rows).rstrip("\n") if rows else "(none)")
+    for name, error in report["errors"].items():
+        out.append(f"\n!! {name}: {error}")
     return "\n".join(out) + "\n"
 
 
-_PAGE = Path(__file__).with_name("dashboard.html")
-"""The page template: placeholders for the usage table and the data; its script draws the charts."""
-
-
-def _table(rows: list[dict[str, Any]]) -> str:
-    if not rows:
-        return "<p>(no calls)</p>"
-    head = "".join(f"<th>{html.escape(c)}</th>" for c in rows[0])
-    body = "".join(
-        "<tr>" + "".join(f"<td>{html.escape(format_value(v))}</td>" for v in row.values()) + "</tr>"
-        for row in rows
+def _script_json(value: Any) -> str:
+    """JSON safe inside a ``<script>`` element: no ``</script>``, ``<!--`` or line separators."""
+    text = json.dumps(value, default=str, ensure_ascii=False)
+    return (
+        text.replace("<", "\\u003c")
+        .replace(">", "\\u003e")
+        .replace("&", "\\u0026")
+        .replace("\u2028", "\\u2028")
+        .replace("\u2029", "\\u2029")
     )
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
-def html_report(data: dict[str, list[dict[str, Any]]]) -> str:
-    """The dashboard page: data embedded, charts drawn by an inline script, nothing fetched."""
-    payload = json.dumps(data, default=str).replace("</", "<\\/")
+def _vendor(name: str) -> str:
+    path = NODE_MODULES / _VENDOR[name]
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise MissingLibraryError(
+            f"{path} is missing: the dashboard's charting library comes from npm (run `npm ci`)"
+        ) from None
+    return text.replace("</script", "<\\/script")
+
+
+def _page(config: dict[str, Any]) -> str:
     page = _PAGE.read_text(encoding="utf-8")
-    return page.replace("__DATA__", payload).replace("__TABLE__", _table(data["usage"]))
+    for name in _VENDOR:
+        page = page.replace(f"/*__{name}__*/", _vendor(name))
+    return page.replace("__CONFIG__", _script_json(config))
+
+
+def html_report(report: dict[str, Any]) -> str:
+    """The offline page: the rows embedded, filtered in the browser, nothing fetched."""
+    return _page({"mode": "offline", "queries": QUERIES, **report})
+
+
+def live_page() -> str:
+    """The page ``serve`` serves: it runs :data:`QUERIES` on the same server's Kusto endpoint."""
+    return _page({"mode": "live", "queries": QUERIES, "perPeriod": sorted(PER_PERIOD)})

@@ -8,10 +8,16 @@ request body, and a 400 for a body that is not a sound JSON document (deep nesti
 never a closed connection with a traceback. Queries run one at a time on the store's connection.
 The timeout is duckdb-kql's (it interrupts the DuckDB connection): a query DuckDB does not stop
 on an interrupt (seen here with a 4-billion-row ``range``) still keeps the others waiting.
+
+``GET /`` (and ``/dashboard``) answers a browser with the dashboard page of ``report``: it posts
+the report's queries to this same server's ``/v1/rest/query`` (same origin), so choosing a period,
+a team or a model re-runs the KQL on the store. A client asking for JSON still gets the endpoint's
+description at ``/``.
 """
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Any
 
 from duckdb_kql import server as kusto_server
@@ -32,8 +38,48 @@ class ResultTooLargeError(KqlError):
     """The result passed the record limit (ADX: E_QUERY_RESULT_SET_TOO_LARGE)."""
 
 
+@cache
+def _dashboard() -> bytes:
+    """The live dashboard page, built once (its libraries are read from ``node_modules``)."""
+    from ingest.commands.report import live_page
+
+    return live_page().encode("utf-8")
+
+
+DASHBOARD_PATHS = ("/dashboard", "/dashboard.html")
+"""Where the page is served; ``/`` too, for a client that accepts HTML (a browser)."""
+
+
 class _Handler(kusto_server._Handler):
-    """Refuses oversized and malformed bodies with a 4xx instead of a dropped connection."""
+    """The dashboard page, and a 4xx for oversized and malformed bodies, not a dropped line."""
+
+    def do_GET(self) -> None:
+        route = self.path.split("?", 1)[0].rstrip("/")
+        wants_page = route in DASHBOARD_PATHS or (
+            route == "" and "text/html" in self.headers.get("Accept", "")
+        )
+        if not wants_page or not self._is_local():
+            super().do_GET()
+            return
+        from ingest.commands.report import MissingLibraryError
+
+        try:
+            body = _dashboard()
+        except MissingLibraryError as exc:
+            self._send(500, kusto_server.error_response(str(exc), code="Internal"))
+            return
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html; charset=utf-8")
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Cache-Control", "no-store")
+        # the page's scripts are inline and it talks to this origin only
+        self.send_header(
+            "Content-Security-Policy",
+            "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
+            "connect-src 'self'; img-src 'self' data:",
+        )
+        self.end_headers()
+        self.wfile.write(body)
 
     def do_POST(self) -> None:
         length = self.headers.get("Content-Length", "0")
