@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from ingest.commands.table import format_table
+from ingest.errors import ConfigError
 
 
 class Queryable(Protocol):
@@ -120,8 +121,8 @@ _PAGE = Path(__file__).with_name("dashboard.html")
 """The page template: placeholders for the libraries and the data; its script draws the charts."""
 
 
-class MissingLibraryError(RuntimeError):
-    """The page's charting library is not installed (``npm ci``)."""
+class MissingLibraryError(ConfigError):
+    """The page's charting library is not installed (``npm ci``): the command line says so."""
 
 
 def _iso(value: Any) -> Any:

@@ -42,11 +42,19 @@ async function state() {
         ticks: s.ticks.map((t) => (typeof t.label === "string" ? t.label : String(t.label))),
       }]));
     });
+    const tooltips = {};  // what hovering each chart's first point says
+    Object.entries(window.dashboard.charts).forEach(([id, c]) => {
+      c.tooltip.setActiveElements([{ datasetIndex: 0, index: 0 }], { x: 0, y: 0 });
+      c.update();
+      tooltips[id] = [c.tooltip.title || [], ...c.tooltip.body.map((b) => b.lines)].flat();
+      c.tooltip.setActiveElements([], { x: 0, y: 0 });
+      c.update();
+    });
     const table = document.getElementById("usage");
     return {
       charts: Number(document.body.dataset.charts), renders: Number(document.body.dataset.renders),
       fetches: Number(document.body.dataset.fetches), status: document.getElementById("status").textContent,
-      tiles, axes, tableRows: table ? Number(table.dataset.rows) : 0,
+      tiles, axes, tooltips, tableRows: table ? Number(table.dataset.rows) : 0,
       models: [...document.querySelectorAll("#model option")].map((o) => o.value),
       teams: [...document.querySelectorAll("#team option")].map((o) => o.value),
       tableHead: table ? [...table.querySelectorAll("th")].map((t) => t.textContent) : [],

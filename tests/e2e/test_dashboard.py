@@ -29,6 +29,14 @@ SCREENSHOT = Path(__file__).with_name("screenshots") / "dashboard.png"
 CHARTS = ("tokens", "spend", "throttling", "latency", "coverage", "dead_letters")
 LATER = ("budget", "capacity")
 OVER_TIME = ("tokens", "spend", "throttling", "coverage")
+TOOLTIP_UNITS = {
+    "tokens": " tokens",
+    "spend": " USD",
+    "throttling": " calls",
+    "coverage": " calls",
+    "latency": " ms",
+    "dead_letters": " records",
+}
 UNITS = {
     "tokens": "Tokens",
     "spend": "Cost (USD)",
@@ -140,6 +148,12 @@ def test_the_offline_page_draws_every_chart_with_labelled_axes(offline: dict[str
         assert view["axes"][tile]["x"]["title"] == UNITS[tile]
     assert view["axes"]["latency"]["y"]["ticks"]  # every backend and deployment named
     assert all(" @ " in t for t in view["axes"]["latency"]["y"]["ticks"])
+    for tile, unit in TOOLTIP_UNITS.items():  # hovering a point names its series and unit
+        title, *lines = view["tooltips"][tile]
+        assert lines
+        assert all(re.search(r": [\d,.]+" + unit + "$", line) for line in lines), lines
+        if tile in OVER_TIME:
+            assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:00", title), title
     assert view["tableRows"] > 5
     assert "Cost (USD)" in view["tableHead"]
     assert any(m.endswith("(deployment)") for m in view["tableModels"])

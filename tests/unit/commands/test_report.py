@@ -25,6 +25,7 @@ from ingest.commands.report import (
     text_report,
     with_parameters,
 )
+from ingest.errors import ConfigError
 from ingest.kql.scripts import functions, production_statements
 from ingest.sinks.local import kql
 
@@ -261,5 +262,6 @@ def test_a_missing_library_says_to_install_it(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(report, "NODE_MODULES", tmp_path)
-    with pytest.raises(MissingLibraryError, match="npm ci"):
+    with pytest.raises(MissingLibraryError, match="npm ci") as raised:
         live_page()
+    assert isinstance(raised.value, ConfigError)  # the command line prints it, no traceback
