@@ -110,6 +110,8 @@ embeds them once per period of its picker."""
 PERIODS = {"24h": dt.timedelta(hours=24), "7d": dt.timedelta(days=7), "30d": dt.timedelta(days=30)}
 """The period picker's relative periods (and "all"), ending at the data's last hour."""
 
+HOUR = dt.timedelta(hours=1)
+
 _VENDOR = {
     "CHARTJS": "chart.js/dist/chart.umd.min.js",
     "DATE_ADAPTER": "chartjs-adapter-date-fns/dist/chartjs-adapter-date-fns.bundle.min.js",
@@ -182,9 +184,6 @@ def kpis(store: Queryable) -> dict[str, Any]:
             except Exception as exc:  # noqa: BLE001
                 periods[name][period], errors[name] = [], str(exc)
     return {"data": data, "periods": periods, "errors": errors}
-
-
-HOUR = dt.timedelta(hours=1)
 
 
 def _last_hour(span: list[dict[str, Any]]) -> dt.datetime | None:
