@@ -287,7 +287,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         quiet=True,
     )
     print(
-        f"serve: {args.db} as database `{server.database}` at {server.url} (Ctrl-C stops)",
+        f"serve: {args.db} as database `{server.database}` at {server.url} "
+        f"(dashboard: {server.url}/dashboard; Ctrl-C stops)",
         flush=True,
     )
     try:

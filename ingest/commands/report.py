@@ -4,8 +4,8 @@ Every KPI's KQL is in :data:`QUERIES`, run on the store exactly as written: by `
 query once with its parameters' defaults, the whole period, every team and model; the rows are
 embedded in the page, which filters them in the browser) and by the page served by ``serve``
 (which posts the same text to the server's Kusto endpoint with the period, team and model as
-query parameters). The stored functions they call (``LlmCalls(start, end)``, ``Throttling(start, end)``,
-``Latency(start, end)``) are listed in :data:`STORED_FUNCTIONS`: a function whose signature
+query parameters). The stored functions they call (``LlmCalls``, ``Throttling``, ``Latency``, each
+over the period) are listed in :data:`STORED_FUNCTIONS`: a function whose signature
 changes is changed here and nowhere else.
 
 The page draws its charts with Chart.js, inlined from ``node_modules`` (``npm ci``): the written
