@@ -3,9 +3,10 @@
 Every local stand-in for an ADX feature lives here:
 
 * ``materialized_view("V")`` reads ``V``. The dedup views are DuckDB views over their table,
-  defined by their KQL in ``kusto/local/equivalents.kql`` (``arg_max(Timestamp, *) by RecordId``:
-  duplicates are the same record ingested again, so it keeps the row ``take_any(*)`` keeps); they
-  are computed when read, so a batch is stored once, as in the curated table.
+  defined by their KQL in ``kusto/local/equivalents.kql`` (``arg_max(CorrelationId, *) by
+  RecordId, Timestamp``: duplicates are the same record ingested again, so it keeps the row
+  ``take_any(*)`` keeps); they are computed when read, so a batch is stored once, as in the
+  curated table, and a time filter reaches the table below the aggregation.
 * functions duckdb-kql cannot run as written (``tdigest``, ``top n`` with a variable ``n``,
   ``array_sort_asc`` over several arrays) run with the bodies in ``kusto/local/equivalents.kql``,
   the one place that lists every local equivalent and why.
