@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from itertools import repeat
 from typing import Any
 
 import orjson
@@ -59,16 +60,25 @@ def usage_from(obj: Any) -> Usage | None:
         return None
     get = obj.get
     if "input_tokens" in obj or "output_tokens" in obj:
-        prompt, completion = _count(get("input_tokens")), _count(get("output_tokens"))
-        cached = _detail(get("input_tokens_details"), "cached_tokens")
-        reasoning = _detail(get("output_tokens_details"), "reasoning_tokens")
+        prompt, completion = get("input_tokens"), get("output_tokens")
+        cached, reasoning = get("input_tokens_details"), get("output_tokens_details")
     else:
-        prompt, completion = _count(get("prompt_tokens")), _count(get("completion_tokens"))
-        cached = _detail(get("prompt_tokens_details"), "cached_tokens")
-        reasoning = _detail(get("completion_tokens_details"), "reasoning_tokens")
-    total = _count(get("total_tokens"))
+        prompt, completion = get("prompt_tokens"), get("completion_tokens")
+        cached, reasoning = get("prompt_tokens_details"), get("completion_tokens_details")
+    total = get("total_tokens")
+    # Counts are ints nearly always: convert only what is not (a hot path: one call per field).
+    if prompt.__class__ is not int:
+        prompt = _count(prompt)
+    if completion.__class__ is not int:
+        completion = _count(completion)
+    if total.__class__ is not int:
+        total = _count(total)
     if prompt is None and completion is None and total is None:
         return None
+    if cached is not None:
+        cached = _detail(cached, "cached_tokens")
+    if reasoning is not None:
+        reasoning = _detail(reasoning, "reasoning_tokens")
     return Usage(prompt, completion, total, cached, reasoning)
 
 
@@ -176,8 +186,13 @@ _STREAM_FLAG = re.compile(r'"stream"\s*:\s*(true|false)')
 _MODEL_FIELD = re.compile(r'"model"\s*:\s*"([^"\\]{1,200})"')
 _SALVAGE_KEYS = re.compile(r'"(model|id|usage)"\s*:\s*')
 """Keys worth reading in a cut body (a quote-led scan skips the numbers of a vector quickly)."""
+_AFTER_KEY = re.compile(r"\s*:\s*")
+"""What may follow a key's closing quote, up to its value."""
 _DELTA_CONTENT = re.compile(r'"content"\s*:\s*"([^"\\]*(?:\\.[^"\\]*)*)"')
 """A chat stream chunk's delta text (``choices[].delta.content``; no other key is ``content``)."""
+_DELTA_START = '"content":"'
+_OVERLAPPING_CONTENT = '"content"content"'
+"""The one way two ``"content"`` keys can overlap in a text (then counting them is not exact)."""
 
 
 @dataclass(slots=True)
@@ -202,43 +217,45 @@ def _load(body: Any) -> Any:
     return orjson.loads(body)
 
 
-def _cut(body: Any) -> bool:
-    """A text that does not end like a JSON document was cut: no need to parse it to know.
+_JSON_ENDS = ("}", "]")
+"""How a JSON document ends. A text that ends otherwise (blanks aside) was cut: no need to parse it
+to know (a cut embeddings body is 8 KB of numbers that a parser would read only to fail). Both
+readers below check this inline, on the hot path."""
 
-    (A cut embeddings body is 8 KB of numbers that a parser would read to the end only to fail.)
-    """
-    if not isinstance(body, str) or not body:
-        return False
-    last = body[-1]
-    if last in " \r\n\t":
-        last = body.rstrip()[-1:]
-    return last not in ("}", "]")
+
+def _cut_request(body: Any) -> RequestInfo:
+    """What a cut (or otherwise unreadable) request body still says: stream flag and model."""
+    text = body if isinstance(body, str) else ""
+    m = _STREAM_FLAG.search(text)
+    stream = (m.group(1) == "true") if m else None
+    m = _MODEL_FIELD.search(text)
+    return RequestInfo(True, True, None, stream, m.group(1) if m else "")
 
 
 def analyze_request(body: Any) -> RequestInfo:
     """Read a request body (a JSON string, an object, or absent)."""
     if body is None or body == "":
         return RequestInfo()
-    info = RequestInfo(present=True)
-    try:
-        if _cut(body):
-            raise ValueError
-        document = _load(body)
-    except ValueError:
-        info.truncated = True
-        text = body if isinstance(body, str) else ""
-        m = _STREAM_FLAG.search(text)
-        info.stream = (m.group(1) == "true") if m else None
-        m = _MODEL_FIELD.search(text)
-        info.model = m.group(1) if m else ""
-        return info
+    if isinstance(body, str):
+        last = body[-1]
+        if last in " \r\n\t":
+            last = body.rstrip()[-1:]
+        if last not in _JSON_ENDS:  # cut
+            return _cut_request(body)
+        try:
+            document = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            return _cut_request(body)
+    else:
+        try:
+            document = _load(body)
+        except ValueError:
+            return _cut_request(body)
     if not isinstance(document, dict):
-        return info
-    info.document = document
-    info.stream = document.get("stream") is True
+        return RequestInfo(True)
     model = document.get("model")
-    info.model = model if isinstance(model, str) else ""
-    return info
+    model = model if isinstance(model, str) else ""
+    return RequestInfo(True, False, document, document.get("stream") is True, model)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -269,12 +286,28 @@ class ResponseInfo:
 
     def text_length(self) -> int:
         """Characters of completion text, without decoding every stream chunk (for estimates)."""
-        if self.document is not None or not self.stream_text:
+        text = self.stream_text
+        if self.document is not None or not text:
             return len(self.text())
-        pieces = _DELTA_CONTENT.findall(self.stream_text)
+        if "\\" not in text and _OVERLAPPING_CONTENT not in text:
+            # The common chat stream, counted by C string methods alone: with no escape, and
+            # every "content" key followed by `:"` (equal counts, since no two keys overlap), the
+            # pattern below matches exactly after each `"content":"`, up to the next quote.
+            keys = text.count('"content"')
+            if not keys:
+                return len(self.text())
+            pieces = text.split(_DELTA_START)
+            if keys == len(pieces) - 1:
+                del pieces[0]
+                lengths = list(map(str.find, pieces, repeat('"')))
+                if -1 not in lengths:  # a piece without its closing quote: let the pattern judge
+                    return sum(lengths)
+        pieces = _DELTA_CONTENT.findall(text)
         if not pieces:  # Responses API or legacy completions streams: decode them properly
             return len(self.text())
         total = sum(map(len, pieces))
+        if "\\" not in self.stream_text:  # no escape anywhere: every piece is its own length
+            return total
         escaped = [p for p in pieces if "\\" in p]  # an escape (\n, \u00e9) is one character
         for piece in escaped:
             try:  # noqa: SIM105 - a hot loop: try/except is cheaper than contextlib.suppress
@@ -333,7 +366,11 @@ def _salvage_usage(text: str, start: int) -> Usage | None:
 def _salvage(text: str, info: ResponseInfo) -> None:
     """Model, id and usage from what survives of a cut JSON body, in one pass over it."""
     info.truncated = True
-    for m in _SALVAGE_KEYS.finditer(text):
+    # Every key is quoted: nothing after the last quote (and the colon after it) can match, so the
+    # scan stops there instead of reading the 8 KB of numbers of a cut embeddings body.
+    last_quote = text.rfind('"')
+    after = _AFTER_KEY.match(text, last_quote + 1)
+    for m in _SALVAGE_KEYS.finditer(text, 0, after.end() if after else last_quote + 1):
         key, value_start = m.group(1), m.end()
         if key == "usage":
             if text.startswith("{", value_start):
@@ -364,15 +401,16 @@ def _read_error(document: dict[str, Any], info: ResponseInfo) -> None:
 
 
 def _read_document(document: dict[str, Any], info: ResponseInfo) -> None:
-    model = document.get("model")
+    get = document.get
+    model = get("model")
     info.model = model if isinstance(model, str) else ""
-    rid = document.get("id")
+    rid = get("id")
     info.request_id = rid if isinstance(rid, str) else ""
-    choices = document.get("choices")
+    choices = get("choices")
     if isinstance(choices, list) and choices and isinstance(choices[0], dict):
         reason = choices[0].get("finish_reason")
         info.finish_reason = reason if isinstance(reason, str) else ""
-    elif document.get("object") == "response" and isinstance(document.get("status"), str):
+    elif get("object") == "response" and isinstance(get("status"), str):
         info.finish_reason = document["status"]
     if "error" in document or "statusCode" in document:
         _read_error(document, info)
@@ -387,7 +425,7 @@ _TAIL_CHUNKS = 3
 
 def _read_chunk(chunk: dict[str, Any], info: ResponseInfo) -> None:
     kind = chunk.get("type")
-    if isinstance(kind, str) and kind.startswith("response."):
+    if kind is not None and isinstance(kind, str) and kind.startswith("response."):
         # Responses API stream: created/completed events carry the whole response object.
         response = chunk.get("response")
         if isinstance(response, dict):
@@ -397,17 +435,23 @@ def _read_chunk(chunk: dict[str, Any], info: ResponseInfo) -> None:
                 _read_document(response, info)
                 info.usage = info.usage or usage_from(response.get("usage"))
         return
-    if not info.model and isinstance(chunk.get("model"), str):
-        info.model = chunk["model"]
-    if not info.request_id and isinstance(chunk.get("id"), str):
-        info.request_id = chunk["id"]
+    if not info.model:
+        model = chunk.get("model")
+        if isinstance(model, str):
+            info.model = model
+    if not info.request_id:
+        rid = chunk.get("id")
+        if isinstance(rid, str):
+            info.request_id = rid
     if not info.finish_reason:
         for choice in chunk.get("choices") or ():
-            reason = _sub(choice, "finish_reason")
+            reason = choice.get("finish_reason") if isinstance(choice, dict) else None
             if isinstance(reason, str):
                 info.finish_reason = reason
     if info.usage is None:
-        info.usage = usage_from(chunk.get("usage"))
+        usage = chunk.get("usage")
+        if usage is not None:
+            info.usage = usage_from(usage)
     if "error" in chunk and not info.error_code:
         _read_error(chunk, info)
 
@@ -427,29 +471,44 @@ def _payloads(text: str) -> Iterator[str]:
             yield line[5:].strip()
 
 
-def _payloads_reversed(text: str) -> Iterator[tuple[int, str]]:
-    """``data:`` payloads of an SSE text, last to first, with the offset of each line."""
-    end = len(text)
-    while end > 0:
-        start = text.rfind("\n", 0, end) + 1
-        line = text[start:end]
+def _first_payloads(text: str) -> Iterator[str]:
+    """``data:`` payloads of an SSE text, first to last, without splitting the rest of the text."""
+    start = 0
+    while True:
+        end = text.find("\n", start)
+        line = text[start:] if end < 0 else text[start:end]
         if line.startswith("data:"):
-            yield start, line[5:].strip()
-        end = start - 1
+            yield line[5:].strip()
+        if end < 0:
+            return
+        start = end + 1
 
 
 def _analyze_sse(text: str, info: ResponseInfo) -> None:
     """Read a stream's tail (usage, finish) and head (model, id); the middle only for text."""
     info.is_sse = True
     done = False
-    complete_end = len(text)  # where the complete chunks end (a cut may leave half a chunk)
+    size = complete_end = len(text)  # where the complete chunks end (a cut may leave half a chunk)
     tail = 0
-    for offset, payload in _payloads_reversed(text):
+    # The payloads, last to first: jump from one "data:" to the one before, past blank lines.
+    found = text.rfind("data:")
+    while found >= 0:
+        offset = found
+        found = text.rfind("data:", 0, offset)
+        if offset and text[offset - 1] != "\n":
+            continue  # "data:" inside a line is not a payload
+        line_end = text.find("\n", offset)
+        payload = text[offset + 5 : line_end if line_end >= 0 else size].strip()
         if payload == "[DONE]":
             done = True
             complete_end = offset
             continue
-        chunk = _parse_chunk(payload)
+        try:
+            chunk = orjson.loads(payload)
+        except orjson.JSONDecodeError:
+            chunk = None
+        if chunk.__class__ is not dict:
+            chunk = None
         if chunk is None:
             if tail == 0 and not done:
                 info.truncated = True  # the cut fell inside the last chunk
@@ -462,13 +521,15 @@ def _analyze_sse(text: str, info: ResponseInfo) -> None:
         tail += 1
         if tail >= _TAIL_CHUNKS:
             break
-    for head, payload in enumerate(_payloads(text[:complete_end])):
-        if info.model or head >= _HEAD_CHUNKS:
-            break
-        chunk = _parse_chunk(payload)
-        if chunk is not None:
-            _read_chunk(chunk, info)
-    info.stream_text = text[:complete_end]
+    stream_text = text[:complete_end]
+    if not info.model:  # the tail did not name it: read the first chunks
+        for head, payload in enumerate(_first_payloads(stream_text)):
+            if info.model or head >= _HEAD_CHUNKS:
+                break
+            chunk = _parse_chunk(payload)
+            if chunk is not None:
+                _read_chunk(chunk, info)
+    info.stream_text = stream_text
     if not done:
         info.truncated = True
     if info.usage is not None:
@@ -484,23 +545,35 @@ def analyze_response(body: Any) -> ResponseInfo:
     """Read a response body (JSON string, SSE text, an object, or absent)."""
     if body is None or body == "":
         return ResponseInfo()
-    info = ResponseInfo(present=True)
-    if isinstance(body, str) and _is_sse(body):
-        _analyze_sse(body, info)
-        return info
-    if _cut(body):
-        _salvage(body, info)
-        return info
-    try:
-        document = _load(body)
-    except orjson.JSONDecodeError:
-        _salvage(body if isinstance(body, str) else "", info)
-        return info
+    info = ResponseInfo(True)
+    if isinstance(body, str):
+        first = body[0]
+        if (first in {"d", "e"} or first.isspace()) and _is_sse(body):
+            _analyze_sse(body, info)
+            return info
+        last = body[-1]
+        if last in " \r\n\t":
+            last = body.rstrip()[-1:]
+        if last not in _JSON_ENDS:  # cut
+            _salvage(body, info)
+            return info
+        try:
+            document = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            _salvage(body, info)
+            return info
+    else:
+        try:
+            document = _load(body)
+        except orjson.JSONDecodeError:
+            _salvage("", info)
+            return info
     if not isinstance(document, dict):
         return info
     info.document = document
     _read_document(document, info)
-    info.usage = usage_from(document.get("usage"))
-    if info.usage is not None:
+    usage = usage_from(document.get("usage"))
+    if usage is not None:
+        info.usage = usage
         info.usage_source = UsageSource.RESPONSE
     return info

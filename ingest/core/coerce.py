@@ -44,6 +44,10 @@ LONG_MIN, LONG_MAX = -(2**63), 2**63 - 1
 
 def to_int(value: Any, name: str) -> int | None:
     """An integer column's value, accepting integral floats and numeric strings."""
+    if value.__class__ is int and LONG_MIN <= value <= LONG_MAX:  # the usual case, first
+        return value
+    if value is None:
+        return None
     number = _to_int(value, name)
     if number is not None and not LONG_MIN <= number <= LONG_MAX:
         raise FieldError(f"`{name}` is `{number}`, out of the range of a long")
@@ -102,6 +106,9 @@ _ISO = re.compile(
 )
 
 
+_fromisoformat = datetime.fromisoformat
+
+
 def format_datetime(dt: datetime) -> str:
     """ISO 8601 in UTC with seven fractional digits and ``Z``, as ADX prints datetimes."""
     if dt.tzinfo is not None:
@@ -115,6 +122,21 @@ def to_datetime(value: Any, name: str, formats: Sequence[str] = ()) -> str | Non
     Accepts ISO 8601 (any fraction, ``Z`` or an offset; none means UTC), Unix epoch seconds or
     milliseconds, and the ``strptime`` formats given (times without a zone are taken as UTC).
     """
+    if (
+        isinstance(value, str)
+        and len(value) == 28
+        and value[27] == "Z"
+        and value[10] == "T"
+        and value[19] == "."
+        and value[26].isdigit()
+    ):
+        # The diagnostic stream's own format (7 fractional digits, Z): keep it to the 100 ns.
+        try:
+            _fromisoformat(value[:26])
+        except ValueError:
+            pass
+        else:
+            return value
     if value is None:
         return None
     if isinstance(value, (int, float)) and not isinstance(value, bool):
@@ -125,15 +147,6 @@ def to_datetime(value: Any, name: str, formats: Sequence[str] = ()) -> str | Non
             raise TimestampError(f"`{name}` is `{value}`, not a time") from None
     if not isinstance(value, str):
         raise TimestampError(f"`{name}` is a {type(value).__name__}, not a time")
-    if len(value) == 28 and value[27] == "Z" and value[10] == "T" and value[19] == ".":
-        # The diagnostic stream's own format (7 fractional digits, Z): keep it to the 100 ns.
-        try:
-            datetime.fromisoformat(value[:26])
-        except ValueError:
-            pass
-        else:
-            if value[26].isdigit():
-                return value
     text = value.strip()
     if text.lower() in MISSING_TOKENS:
         return None

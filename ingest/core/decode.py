@@ -50,7 +50,7 @@ def decode_body(body: bytes) -> tuple[Any, bytes] | Rejected:
 
     Returns the document and the decoded bytes it was parsed from.
     """
-    if not body or not body.strip():
+    if not body or (body[:1].isspace() and not body.strip()):  # strip() would copy the body
         return Rejected(RejectReason.EMPTY_BODY, "event body is empty")
     if body[:2] == GZIP_MAGIC:
         inflated = _gunzip(body)

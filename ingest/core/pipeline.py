@@ -76,15 +76,16 @@ class Pipeline:
         result.records += len(records)
         flatten = self.flattener.flatten
         rows = result.rows
+        enqueued_time = meta.enqueued_time
         lineage = {
             "EventPartitionId": meta.partition_id,
             "EventSequenceNumber": meta.sequence_number,
             "EventOffset": meta.offset,
-            "EventEnqueuedTime": meta.enqueued_time,
+            "EventEnqueuedTime": enqueued_time,
         }
         for index, record in enumerate(records):
             try:
-                outcome = flatten(record, meta.enqueued_time)
+                outcome = flatten(record, enqueued_time)
             except Exception as exc:  # noqa: BLE001 - the safety net: a bug costs one record, not the batch
                 outcome = Rejected(RejectReason.INTERNAL_ERROR, f"{type(exc).__name__}: {exc}")
             if isinstance(outcome, Rejected):

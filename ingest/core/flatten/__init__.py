@@ -41,7 +41,9 @@ class Flattener:
                 RejectReason.NOT_A_RECORD, f"record is a {type(record).__name__}, not an object"
             )
         fields, fmt = record_fields(record)
-        category = to_str(fields.get("category"))
+        category = fields.get("category")
+        if category.__class__ is not str:
+            category = to_str(category)
         if not category:
             category = CATEGORY_BY_TYPE.get(to_str(fields.get("type")).lower(), "")
         if not category and fmt is SourceFormat.DIAGNOSTICS:

@@ -49,12 +49,6 @@ def lower_keys(obj: Any) -> dict[str, Any]:
     return {k.lower() if isinstance(k, str) else k: v for k, v in obj.items()}
 
 
-def _is_camel(obj: dict[str, Any]) -> bool:
-    for key in obj:
-        return isinstance(key, str) and key[:1].islower()
-    return True
-
-
 def _canonical(obj: dict[str, Any], into: dict[str, Any]) -> None:
     for key, value in obj.items():
         if isinstance(key, str):
@@ -64,10 +58,16 @@ def _canonical(obj: dict[str, Any], into: dict[str, Any]) -> None:
 def record_fields(record: dict[str, Any]) -> tuple[Fields, SourceFormat]:
     """The merged fields of a record, keyed by camelCase names, and the shape it came in."""
     properties = record.get("properties")
-    if "time" in record and isinstance(properties, dict) and _is_camel(properties):
-        # The Event Hub stream (camelCase): the fast path. The properties' "operationName"
-        # (GatewayLlmLogs) wins over the top level's, which only names the log category.
-        return {**record, **properties}, SourceFormat.DIAGNOSTICS
+    if "time" in record and isinstance(properties, dict):
+        for key in properties:  # camelCase when the first key is (an empty dict counts as such)
+            camel = isinstance(key, str) and key[:1].islower()
+            break
+        else:
+            camel = True
+        if camel:
+            # The Event Hub stream (camelCase): the fast path. The properties' "operationName"
+            # (GatewayLlmLogs) wins over the top level's, which only names the log category.
+            return {**record, **properties}, SourceFormat.DIAGNOSTICS
     merged: dict[str, Any] = {}
     _canonical(record, merged)
     nested = record.get("properties", record.get("Properties"))

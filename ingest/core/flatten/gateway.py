@@ -5,7 +5,7 @@ from __future__ import annotations
 from ingest.core.bodies import analyze_request, analyze_response
 from ingest.core.coerce import to_bool, to_datetime, to_int, to_str
 from ingest.core.flatten.fields import GATEWAY_LOGS, Fields, lower_keys
-from ingest.core.flatten.finish import Finisher, apply_url, normalize_kind, url_facts
+from ingest.core.flatten.finish import Finisher, normalize_kind, url_facts
 from ingest.model import (
     LandingRow,
     Rejected,
@@ -44,45 +44,77 @@ _INTS = (
 )
 """GatewayLogs integer columns and their (camelCase) field names."""
 
-_KEYS = dict(_STRINGS + _INTS)
+_FORMATS = {fmt: fmt.value for fmt in SourceFormat}
+"""Plain strings of the source formats (an enum's ``.value`` is a slow property on a hot path)."""
+_ROW: list[LandingRow] = []
+"""The empty row every GatewayLogs row is copied from (read from the schema on first use)."""
+
+
+def _empty_row() -> LandingRow:
+    if not _ROW:
+        _ROW.append(empty_landing_row())
+    return _ROW[0].copy()
 
 
 def flatten_gateway(f: Fields, fmt: SourceFormat, finisher: Finisher) -> LandingRow | Rejected:
-    """One GatewayLogs record (raises FieldError for a value that cannot be read)."""
-    row = empty_landing_row()
-    timestamp = to_datetime(f.get("time", f.get("timeGenerated")), "time")
+    """One GatewayLogs record (raises FieldError for a value that cannot be read).
+
+    The hot path of the core: no throwaway dict per record, and a conversion runs only for a value
+    of an unexpected type. Conversions that may raise run in the order they always did (time,
+    strings, integers, the fallbacks, flags), which fixes the error a bad record reports.
+    """
+    get = f.get
+    timestamp = to_datetime(get("time", get("timeGenerated")), "time")
     if timestamp is None:
         return Rejected(RejectReason.BAD_TIMESTAMP, "record has no `time`", fmt.value)
+    row = _empty_row()
     row["Timestamp"] = timestamp
     row["Category"] = GATEWAY_LOGS
-    row["SourceFormat"] = fmt.value
-    texts = {column: v for column, key in _STRINGS if (v := f.get(key)) is not None}
-    numbers = {column: v for column, key in _INTS if (v := f.get(key)) is not None}
-    if texts and set(map(type, texts.values())) != {str}:  # rare: an id sent as a number
-        texts = {column: to_str(value) for column, value in texts.items()}
-    if numbers and set(map(type, numbers.values())) != {int}:  # rare: a number sent as text
-        numbers = {c: to_int(v, _KEYS[c]) for c, v in numbers.items()}
-    row.update(texts)  # type: ignore[typeddict-item]
-    row.update(numbers)  # type: ignore[typeddict-item]
+    row["SourceFormat"] = _FORMATS[fmt]
+    # A missing or null field keeps the column's empty value; a number sent as an id needs to_str.
+    for column, key in _STRINGS:
+        value = get(key)
+        if value is not None:
+            row[column] = value if value.__class__ is str else to_str(value)  # type: ignore[literal-required]
+    odd = False
+    for column, key in _INTS:
+        value = get(key)
+        if value is not None:
+            if value.__class__ is not int:
+                odd = True
+            row[column] = value  # type: ignore[literal-required]
+    if odd:  # rare: a number sent as text (then every one is checked, as before)
+        for column, key in _INTS:
+            row[column] = to_int(get(key), key)  # type: ignore[literal-required]
     if not row["ResourceId"]:
-        row["ResourceId"] = to_str(f.get("_ResourceId"))
+        row["ResourceId"] = to_str(get("_ResourceId"))
     if not row["Region"]:
-        row["Region"] = to_str(f.get("region"))
+        row["Region"] = to_str(get("region"))
     if row["DurationMs"] is None:
-        row["DurationMs"] = to_int(f.get("totalTime"), "totalTime")
-    url = to_str(f.get("url"))
-    row["Url"] = url_facts(url).scrubbed if url else ""
-    if row["BackendUrl"]:
-        row["BackendUrl"] = url_facts(row["BackendUrl"]).scrubbed
-    success = f.get("isRequestSuccess")
+        row["DurationMs"] = to_int(get("totalTime"), "totalTime")
+    url = get("url")
+    if url.__class__ is not str:
+        url = to_str(url)
+    # The URL's facts name the deployment, API version and kind (the backend's when it is absent).
+    facts = None
+    if url:
+        facts = url_facts(url)
+        row["Url"] = facts.scrubbed
+    backend_url = row["BackendUrl"]
+    if backend_url:
+        backend_url = row["BackendUrl"] = url_facts(backend_url).scrubbed
+        if facts is None:
+            facts = url_facts(backend_url)
+    success = get("isRequestSuccess")
     row["IsRequestSuccess"] = (
         success
         if success is None or success.__class__ is bool
         else to_bool(success, "isRequestSuccess")
     )
-    truncated = f.get("truncated")
-    row["IsRecordTruncated"] = to_bool(truncated, "truncated") if truncated is not None else None
-    last_error = f.get("lastError")
+    truncated = get("truncated")
+    if truncated is not None:
+        row["IsRecordTruncated"] = to_bool(truncated, "truncated")
+    last_error = get("lastError")
     if isinstance(last_error, dict):
         errors = lower_keys(last_error)
         row["LastErrorSource"] = to_str(errors.get("source"))
@@ -90,20 +122,28 @@ def flatten_gateway(f: Fields, fmt: SourceFormat, finisher: Finisher) -> Landing
         row["LastErrorMessage"] = to_str(errors.get("message"))[:1024]
         row["LastErrorSection"] = to_str(errors.get("section"))
     elif fmt is SourceFormat.LOG_ANALYTICS:  # Log Analytics flattens lastError into columns
-        row["LastErrorSource"] = to_str(f.get("lastErrorSource"))
-        row["LastErrorReason"] = to_str(f.get("lastErrorReason"))
-        row["LastErrorMessage"] = to_str(f.get("lastErrorMessage"))[:1024]
-        row["LastErrorSection"] = to_str(f.get("lastErrorSection"))
+        row["LastErrorSource"] = to_str(get("lastErrorSource"))
+        row["LastErrorReason"] = to_str(get("lastErrorReason"))
+        row["LastErrorMessage"] = to_str(get("lastErrorMessage"))[:1024]
+        row["LastErrorSection"] = to_str(get("lastErrorSection"))
     if row["ResponseCode"] == 429:
         row["ThrottledBy"] = "backend" if row["BackendResponseCode"] == 429 else "apim"
 
     # Backend bodies are what the model saw and said; frontend ones are the fallback.
-    request = analyze_request(f.get("backendRequestBody") or f.get("requestBody"))
-    response = analyze_response(f.get("backendResponseBody") or f.get("responseBody"))
-    operation_id = row["OperationId"]
-    row["OperationKind"] = normalize_kind(operation_id) if operation_id else ""
-    apply_url(row, url or row["BackendUrl"], request)
-    if not row["OperationKind"]:
-        row["OperationKind"] = "other"
+    request = analyze_request(get("backendRequestBody") or get("requestBody"))
+    response = analyze_response(get("backendResponseBody") or get("responseBody"))
+    kind = ""
+    if facts is not None:
+        if facts.deployment:
+            row["DeploymentName"] = facts.deployment
+        elif facts.is_v1 and request.model:  # v1 API: the deployment is the body's model
+            row["DeploymentName"] = request.model
+        if facts.api_version:
+            row["ApiVersion"] = facts.api_version
+        kind = facts.kind
+    if not kind:
+        operation_id = row["OperationId"]
+        kind = (normalize_kind(operation_id) if operation_id else "") or "other"
+    row["OperationKind"] = kind
     finisher.finish_call(row, request, response, None, UsageSource.NONE)
     return row

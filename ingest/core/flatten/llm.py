@@ -15,6 +15,10 @@ from ingest.model import (
     empty_landing_row,
 )
 
+_FORMATS = {fmt: fmt.value for fmt in SourceFormat}
+"""Plain strings of the source formats (an enum's ``.value`` is a slow property on a hot path)."""
+_NO_USAGE = UsageSource.NONE.value
+
 
 def flatten_llm(f: Fields, fmt: SourceFormat, finisher: Finisher) -> LandingRow | Rejected:
     """One GatewayLlmLogs record (raises FieldError for a value that cannot be read)."""
@@ -24,7 +28,7 @@ def flatten_llm(f: Fields, fmt: SourceFormat, finisher: Finisher) -> LandingRow 
         return Rejected(RejectReason.BAD_TIMESTAMP, "record has no `time`", fmt.value)
     row["Timestamp"] = timestamp
     row["Category"] = GATEWAY_LLM_LOGS
-    row["SourceFormat"] = fmt.value
+    row["SourceFormat"] = _FORMATS[fmt]
     row["CorrelationId"] = to_str(f.get("correlationId"))
     row["RequestId"] = to_str(f.get("requestId"))
     row["SequenceNumber"] = to_int(f.get("sequenceNumber"), "sequenceNumber")
@@ -49,7 +53,7 @@ def flatten_llm(f: Fields, fmt: SourceFormat, finisher: Finisher) -> LandingRow 
     if usage.prompt is not None or usage.completion is not None or usage.total is not None:
         set_usage(row, usage, UsageSource.LLM_LOG)
     else:
-        row["UsageSource"] = UsageSource.NONE.value
+        row["UsageSource"] = _NO_USAGE
     if finisher.capturing:
         row["PromptText"] = finisher.capture(render_messages(f.get("requestMessages")))
         row["CompletionText"] = finisher.capture(render_messages(f.get("responseMessages")))

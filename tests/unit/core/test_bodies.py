@@ -1,0 +1,438 @@
+"""What logged bodies say: requests, JSON and streamed responses, cut bodies, errors, estimates."""
+
+from __future__ import annotations
+
+import orjson
+import pytest
+
+from ingest.core.bodies import (
+    CHARS_PER_TOKEN,
+    Usage,
+    analyze_request,
+    analyze_response,
+    estimate_tokens,
+    usage_from,
+)
+from ingest.model import UsageSource
+from tests.conftest import FIXTURES
+
+
+def _json(doc: object) -> str:
+    return orjson.dumps(doc).decode()
+
+
+def _sse(*chunks: object, done: bool = True) -> str:
+    lines = [f"data: {_json(c)}\n\n" for c in chunks]
+    if done:
+        lines.append("data: [DONE]\n\n")
+    return "".join(lines)
+
+
+CHAT_RESPONSE = {
+    "id": "chatcmpl-1",
+    "object": "chat.completion",
+    "model": "gpt-4o-2024-08-06",
+    "choices": [
+        {"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": "Hi!"}}
+    ],
+    "usage": {
+        "prompt_tokens": 12,
+        "completion_tokens": 3,
+        "total_tokens": 15,
+        "prompt_tokens_details": {"cached_tokens": 8},
+        "completion_tokens_details": {"reasoning_tokens": 0},
+    },
+}
+
+
+# ---------------------------------------------------------------------------------------------
+# Requests
+
+
+def test_absent_request_bodies_say_nothing() -> None:
+    for body in (None, ""):
+        info = analyze_request(body)
+        assert (info.present, info.truncated, info.document, info.stream, info.model) == (
+            False,
+            False,
+            None,
+            None,
+            "",
+        )
+        assert info.text() == ""
+
+
+def test_chat_request_gives_model_stream_flag_and_prompt() -> None:
+    body = _json(
+        {
+            "model": "gpt-4o",
+            "stream": True,
+            "messages": [
+                {"role": "system", "content": "Be brief."},
+                {"role": "user", "content": [{"type": "text", "text": "Hello"}]},
+            ],
+        }
+    )
+    info = analyze_request(body)
+    assert info.present is True
+    assert info.truncated is False
+    assert info.stream is True
+    assert info.model == "gpt-4o"
+    assert info.document is not None
+    assert info.document["stream"] is True
+    assert info.text() == "system: Be brief.\nuser: Hello"
+
+
+def test_request_stream_flag_is_true_only_for_the_json_true() -> None:
+    assert analyze_request(_json({"messages": []})).stream is False
+    assert analyze_request(_json({"stream": False, "messages": []})).stream is False
+    assert analyze_request(_json({"stream": "true"})).stream is False
+    # A "stream" inside a message is not the request's flag.
+    inner = _json({"messages": [{"role": "user", "content": '"stream": true'}]})
+    assert analyze_request(inner).stream is False
+
+
+def test_embeddings_and_responses_requests_render_their_input() -> None:
+    embeddings = analyze_request(_json({"input": ["first", "second"], "model": "emb-3"}))
+    assert embeddings.model == "emb-3"
+    assert embeddings.text() == "first\nsecond"
+    responses = analyze_request(
+        _json({"model": "gpt-4.1", "instructions": "Be kind.", "input": "What is APIM?"})
+    )
+    assert responses.model == "gpt-4.1"
+    assert responses.text() == "instructions: Be kind.\nWhat is APIM?"
+
+
+def test_request_body_may_be_an_object_already() -> None:
+    info = analyze_request({"model": "gpt-4o-mini", "stream": True, "prompt": "Say hi"})
+    assert (info.present, info.truncated, info.stream, info.model) == (
+        True,
+        False,
+        True,
+        "gpt-4o-mini",
+    )
+    assert info.text() == "Say hi"
+
+
+def test_cut_request_keeps_stream_flag_and_model_but_no_document() -> None:
+    full = _json(
+        {"model": "gpt-4o", "stream": True, "messages": [{"role": "user", "content": "x" * 9000}]}
+    )
+    info = analyze_request(full[:8192])
+    assert info.present is True
+    assert info.truncated is True
+    assert info.document is None
+    assert info.stream is True
+    assert info.model == "gpt-4o"
+    assert info.text() == ""
+
+
+def test_cut_request_without_flag_leaves_stream_unknown() -> None:
+    info = analyze_request('{"messages": [{"role": "user", "content": "cut here')
+    assert info.truncated is True
+    assert info.stream is None
+    assert info.model == ""
+
+
+def test_request_that_ends_like_json_but_is_not_is_truncated() -> None:
+    info = analyze_request('{"model": "gpt-4o", "stream": true,}')
+    assert info.truncated is True
+    assert info.document is None
+    assert (info.stream, info.model) == (True, "gpt-4o")
+
+
+def test_request_that_is_json_but_not_an_object_has_no_document() -> None:
+    info = analyze_request("[1, 2, 3]")
+    assert (info.present, info.truncated, info.document, info.stream) == (True, False, None, None)
+
+
+# ---------------------------------------------------------------------------------------------
+# Plain JSON responses
+
+
+def test_chat_response_with_usage() -> None:
+    info = analyze_response(_json(CHAT_RESPONSE))
+    assert info.present is True
+    assert info.truncated is False
+    assert info.is_sse is False
+    assert info.model == "gpt-4o-2024-08-06"
+    assert info.request_id == "chatcmpl-1"
+    assert info.finish_reason == "stop"
+    assert info.usage == Usage(prompt=12, completion=3, total=15, cached=8, reasoning=0)
+    assert info.usage_source is UsageSource.RESPONSE
+    assert info.text() == "Hi!"
+    assert info.text_length() == 3
+    assert info.has_text is True
+
+
+def test_embeddings_response_usage_has_no_completion() -> None:
+    body = _json(
+        {
+            "object": "list",
+            "data": [{"object": "embedding", "index": 0, "embedding": [0.1, -0.2]}],
+            "model": "text-embedding-3-small",
+            "usage": {"prompt_tokens": 7, "total_tokens": 7},
+        }
+    )
+    info = analyze_response(body)
+    assert info.model == "text-embedding-3-small"
+    assert info.usage == Usage(prompt=7, completion=None, total=7)
+    assert info.usage_source is UsageSource.RESPONSE
+    assert info.finish_reason == ""
+
+
+def test_responses_api_response_reads_status_and_usage_details() -> None:
+    body = _json(
+        {
+            "id": "resp_1",
+            "object": "response",
+            "status": "completed",
+            "model": "gpt-4.1-2025-04-14",
+            "output": [
+                {
+                    "type": "message",
+                    "role": "assistant",
+                    "content": [{"type": "output_text", "text": "Three controls."}],
+                }
+            ],
+            "usage": {
+                "input_tokens": 18,
+                "input_tokens_details": {"cached_tokens": 4},
+                "output_tokens": 24,
+                "output_tokens_details": {"reasoning_tokens": 6},
+                "total_tokens": 42,
+            },
+        }
+    )
+    info = analyze_response(body)
+    assert info.request_id == "resp_1"
+    assert info.finish_reason == "completed"
+    assert info.usage == Usage(prompt=18, completion=24, total=42, cached=4, reasoning=6)
+    assert info.text() == "Three controls."
+
+
+def test_usage_counts_sent_as_text_or_floats_are_read() -> None:
+    usage = usage_from({"prompt_tokens": "12", "completion_tokens": 3.0, "total_tokens": True})
+    assert usage == Usage(prompt=12, completion=3, total=None)
+    assert usage_from({}) is None
+    assert usage_from({"model": "x"}) is None
+    assert usage_from("12") is None
+
+
+def test_response_body_may_be_an_object_already() -> None:
+    info = analyze_response(CHAT_RESPONSE)
+    assert info.document is CHAT_RESPONSE
+    assert info.usage == Usage(12, 3, 15, 8, 0)
+
+
+def test_absent_response_body() -> None:
+    info = analyze_response(None)
+    assert (info.present, info.truncated, info.usage, info.usage_source) == (
+        False,
+        False,
+        None,
+        UsageSource.NONE,
+    )
+    assert analyze_response("").present is False
+    assert info.text() == ""
+
+
+# ---------------------------------------------------------------------------------------------
+# Cut bodies
+
+
+def test_body_cut_at_8192_bytes_salvages_model_id_and_usage() -> None:
+    # Usage is moved first here, as some backends send it, so that it survives the cut.
+    doc = {
+        "id": "chatcmpl-cut",
+        "model": "gpt-4o-mini",
+        "usage": {"prompt_tokens": 900, "completion_tokens": 2000, "total_tokens": 2900},
+        "choices": [{"message": {"role": "assistant", "content": "y" * 9000}}],
+    }
+    body = _json(doc)[:8192]
+    assert len(body) == 8192
+    info = analyze_response(body)
+    assert info.truncated is True
+    assert info.document is None
+    assert info.model == "gpt-4o-mini"
+    assert info.request_id == "chatcmpl-cut"
+    assert info.usage == Usage(prompt=900, completion=2000, total=2900)
+    assert info.usage_source is UsageSource.SALVAGED
+
+
+def test_embeddings_fixture_cut_at_8192_has_model_but_no_usage() -> None:
+    record = orjson.loads((FIXTURES / "apim" / "embeddings_cut_8192.json").read_bytes())
+    records = record["records"] if isinstance(record, dict) and "records" in record else [record]
+    body = records[0]["properties"]["backendResponseBody"]
+    info = analyze_response(body)
+    assert info.truncated is True
+    assert info.usage is None
+    assert info.usage_source is UsageSource.NONE
+    assert info.has_text is False
+
+
+def test_cut_body_with_usage_cut_inside_gives_no_usage() -> None:
+    body = '{"id": "x", "model": "m", "usage": {"prompt_tokens": 9, "completion_to'
+    info = analyze_response(body)
+    assert (info.truncated, info.model, info.request_id, info.usage) == (True, "m", "x", None)
+
+
+# ---------------------------------------------------------------------------------------------
+# Streams
+
+
+def _chat_chunk(
+    text: str | None = None, finish: str | None = None, usage: object = None
+) -> dict[str, object]:
+    choice: dict[str, object] = {"index": 0, "delta": {} if text is None else {"content": text}}
+    choice["finish_reason"] = finish
+    return {
+        "id": "chatcmpl-s",
+        "model": "gpt-4o-2024-08-06",
+        "object": "chat.completion.chunk",
+        "choices": [choice],
+        "usage": usage,
+    }
+
+
+def test_stream_without_usage_chunk_has_text_but_no_usage() -> None:
+    body = _sse(_chat_chunk("Hel"), _chat_chunk("lo \\u00e9"), _chat_chunk(finish="stop"))
+    info = analyze_response(body)
+    assert info.is_sse is True
+    assert info.truncated is False
+    assert info.model == "gpt-4o-2024-08-06"
+    assert info.request_id == "chatcmpl-s"
+    assert info.finish_reason == "stop"
+    assert info.usage is None
+    assert info.usage_source is UsageSource.NONE
+    assert info.text() == "Hello \\u00e9"
+    assert info.text_length() == len("Hello \\u00e9")
+
+
+def test_stream_text_length_counts_escapes_as_one_character() -> None:
+    body = 'data: {"choices":[{"delta":{"content":"a\\nb\\u00e9"}}]}\n\ndata: [DONE]\n\n'
+    info = analyze_response(body)
+    assert info.text() == "a\nbé"
+    assert info.text_length() == 4
+
+
+def test_stream_with_usage_chunk() -> None:
+    usage = {"prompt_tokens": 26, "completion_tokens": 17, "total_tokens": 43}
+    body = _sse(
+        _chat_chunk("Hi"),
+        _chat_chunk(finish="stop"),
+        {"id": "chatcmpl-s", "model": "gpt-4o-2024-08-06", "choices": [], "usage": usage},
+    )
+    info = analyze_response(body)
+    assert info.usage == Usage(prompt=26, completion=17, total=43)
+    assert info.usage_source is UsageSource.STREAM
+    assert info.finish_reason == "stop"
+    assert info.truncated is False
+
+
+def test_stream_fixture_with_include_usage() -> None:
+    body = (FIXTURES / "sse_chat_include_usage.txt").read_text(encoding="utf-8")
+    info = analyze_response(body)
+    assert info.is_sse is True
+    assert info.model == "gpt-4o-2024-08-06"
+    assert info.request_id == "chatcmpl-AD1zqQk3mW8xN2v0pLr5tY7uI9oPa"
+    assert info.usage == Usage(prompt=26, completion=17, total=43, cached=0, reasoning=0)
+    assert info.usage_source is UsageSource.STREAM
+
+
+def test_cut_stream_is_truncated_and_drops_the_half_chunk() -> None:
+    body = (
+        _sse(_chat_chunk("one"), _chat_chunk("two"), done=False) + 'data: {"id":"chatcmpl-s","cho'
+    )
+    info = analyze_response(body)
+    assert info.truncated is True
+    assert info.usage is None
+    assert info.text() == "onetwo"
+    assert info.text_length() == 6
+
+
+def test_cut_stream_with_usage_is_salvaged() -> None:
+    usage = {"prompt_tokens": 5, "completion_tokens": 1, "total_tokens": 6}
+    body = _sse(_chat_chunk("x"), {"choices": [], "usage": usage}, done=False)
+    info = analyze_response(body)
+    assert info.truncated is True  # no [DONE]
+    assert info.usage == Usage(5, 1, 6)
+    assert info.usage_source is UsageSource.SALVAGED
+
+
+def test_responses_api_stream_reads_the_completed_event() -> None:
+    response = {
+        "id": "resp_9",
+        "object": "response",
+        "model": "gpt-4.1-2025-04-14",
+        "status": "completed",
+        "usage": {"input_tokens": 10, "output_tokens": 4, "total_tokens": 14},
+    }
+    in_progress = {k: v for k, v in response.items() if k != "usage"} | {"status": "in_progress"}
+    created = {"type": "response.created", "response": in_progress}
+    body = "".join(
+        [
+            "event: response.created\n",
+            f"data: {_json(created)}\n\n",
+            "event: response.output_text.delta\n",
+            f"data: {_json({'type': 'response.output_text.delta', 'delta': 'Hel'})}\n\n",
+            f"data: {_json({'type': 'response.output_text.delta', 'delta': 'lo'})}\n\n",
+            "event: response.completed\n",
+            f"data: {_json({'type': 'response.completed', 'response': response})}\n\n",
+        ]
+    )
+    info = analyze_response(body)
+    assert info.is_sse is True
+    assert info.truncated is False
+    assert info.model == "gpt-4.1-2025-04-14"
+    assert info.request_id == "resp_9"
+    assert info.finish_reason == "completed"
+    assert info.usage == Usage(prompt=10, completion=4, total=14)
+    assert info.usage_source is UsageSource.STREAM
+    assert info.text() == "Hello"
+    assert info.text_length() == 5
+
+
+# ---------------------------------------------------------------------------------------------
+# Errors
+
+
+def test_openai_error_body() -> None:
+    body = _json({"error": {"code": "content_filter", "message": "The prompt was filtered."}})
+    info = analyze_response(body)
+    assert info.error_code == "content_filter"
+    assert info.error_message == "The prompt was filtered."
+    assert info.usage is None
+
+
+def test_numeric_error_code_becomes_text() -> None:
+    info = analyze_response('{"error":{"code":429,"message":"Rate limit exceeded."}}')
+    assert (info.error_code, info.error_message) == ("429", "Rate limit exceeded.")
+
+
+def test_apim_own_error_body() -> None:
+    body = '{"statusCode": 429, "message": "Token limit is exceeded. Try again in 41 seconds."}'
+    info = analyze_response(body)
+    assert info.error_code == "429"
+    assert info.error_message == "Token limit is exceeded. Try again in 41 seconds."
+    assert info.truncated is False
+    assert info.model == ""
+
+
+def test_error_inside_a_stream() -> None:
+    body = _sse({"error": {"code": "server_error", "message": "boom"}}, done=False)
+    info = analyze_response(body)
+    assert (info.error_code, info.error_message) == ("server_error", "boom")
+    assert info.truncated is True
+
+
+# ---------------------------------------------------------------------------------------------
+# Estimates
+
+
+@pytest.mark.parametrize(
+    ("chars", "tokens"), [(0, 0), (1, 1), (4, 1), (5, 2), (8, 2), (4001, 1001)]
+)
+def test_estimate_tokens_rounds_up(chars: int, tokens: int) -> None:
+    assert CHARS_PER_TOKEN == 4
+    assert estimate_tokens(chars) == tokens
