@@ -16,6 +16,7 @@ from typing import Any
 
 import orjson
 
+from ingest.core.coerce import LONG_MAX, LONG_MIN, FieldError
 from ingest.model import UsageSource
 
 LLM_KINDS = frozenset({"chat", "completions", "embeddings", "responses"})
@@ -37,13 +38,22 @@ class Usage:
 
 
 def _count(value: Any) -> int | None:
+    """A token count as logged: a whole number, an integral float, or digits in a string.
+
+    Raises FieldError for a count beyond a long (``1e20``, 23 digits): the record becomes a
+    ``bad_field`` dead letter instead of a row no store can take.
+    """
     if type(value) is int:
-        return value
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, str) and value.strip().isdigit():
-        return int(value.strip())
-    return None
+        number = value
+    elif isinstance(value, float) and value.is_integer():
+        number = int(value)
+    elif isinstance(value, str) and value.strip().isdecimal():  # not "²", which int() refuses
+        number = int(value.strip())
+    else:
+        return None
+    if not LONG_MIN <= number <= LONG_MAX:
+        raise FieldError(f"a token count is `{str(value)[:40]}`, out of the range of a long")
+    return number
 
 
 def _sub(obj: Any, key: str) -> Any:

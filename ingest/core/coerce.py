@@ -41,16 +41,24 @@ def to_str(value: Any) -> str:
 LONG_MIN, LONG_MAX = -(2**63), 2**63 - 1
 """The range of ADX's ``long``."""
 
+INT_MIN, INT_MAX = -(2**31), 2**31 - 1
+"""The range of ADX's ``int`` (status codes, sequence numbers)."""
 
-def to_int(value: Any, name: str) -> int | None:
-    """An integer column's value, accepting integral floats and numeric strings."""
-    if value.__class__ is int and LONG_MIN <= value <= LONG_MAX:  # the usual case, first
+
+def to_int(value: Any, name: str, low: int = LONG_MIN, high: int = LONG_MAX) -> int | None:
+    """An integer column's value, accepting integral floats and numeric strings.
+
+    ``low`` and ``high`` are the column's range (a long's by default; ``INT_MIN``/``INT_MAX`` for
+    an ``int`` column): a value outside it is a FieldError, never a row the store refuses.
+    """
+    if value.__class__ is int and low <= value <= high:  # the usual case, first
         return value
     if value is None:
         return None
     number = _to_int(value, name)
-    if number is not None and not LONG_MIN <= number <= LONG_MAX:
-        raise FieldError(f"`{name}` is `{number}`, out of the range of a long")
+    if number is not None and not low <= number <= high:
+        kind = "an int" if (low, high) == (INT_MIN, INT_MAX) else "a long"
+        raise FieldError(f"`{name}` is `{number}`, out of the range of {kind}")
     return number
 
 
@@ -102,7 +110,7 @@ def to_bool(value: Any, name: str) -> bool | None:
 
 _ISO = re.compile(
     r"(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2}):(\d{2})(?:[.,](\d{1,9}))?\s*(Z|[+-]\d{2}:?\d{2})?",
-    re.IGNORECASE,
+    re.IGNORECASE | re.ASCII,  # ADX reads ASCII digits only: "２０２５-..." is not a time
 )
 
 
@@ -128,7 +136,8 @@ def to_datetime(value: Any, name: str, formats: Sequence[str] = ()) -> str | Non
         and value[27] == "Z"
         and value[10] == "T"
         and value[19] == "."
-        and value[26].isdigit()
+        and value[26] in "0123456789"
+        and value.isascii()
     ):
         # The diagnostic stream's own format (7 fractional digits, Z): keep it to the 100 ns.
         try:
@@ -166,7 +175,7 @@ def to_datetime(value: Any, name: str, formats: Sequence[str] = ()) -> str | Non
         iso = f"{year}-{month}-{day}T{hour}:{minute}:{second}.{frac6}{offset}"
         try:
             return format_datetime(datetime.fromisoformat(iso))
-        except ValueError:
+        except (ValueError, OverflowError):  # year 1 or 9999 moved past the calendar by an offset
             raise TimestampError(f"`{name}` is `{text[:80]}`, not a valid time") from None
     for fmt in formats:
         try:

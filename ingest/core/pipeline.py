@@ -150,7 +150,12 @@ class Pipeline:
 
 
 def _raw_of(record: Any) -> bytes:
+    """A rejected record as bytes to keep: its JSON, else its repr, else a note of what it was."""
     try:
         return orjson.dumps(record)
     except (TypeError, orjson.JSONEncodeError):
+        pass
+    try:
         return repr(record).encode("utf-8", errors="replace")
+    except RecursionError:  # nested deeper than the interpreter's stack (orjson stops at 254)
+        return f"<a {type(record).__name__} nested too deep to keep>".encode()

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from ingest.config import CaptureMode, CoreSettings
 from ingest.core.bodies import LLM_KINDS, RequestInfo, ResponseInfo, Usage, estimate_tokens
+from ingest.core.coerce import LONG_MAX, FieldError
 from ingest.core.privacy import capture, scrub_url
 from ingest.model import LandingRow, UsageSource
 
@@ -160,6 +161,10 @@ def set_usage(row: LandingRow, usage: Usage, source: UsageSource) -> None:
     total = usage.total
     if total is None and usage.prompt is not None and completion is not None:
         total = usage.prompt + completion
+        if total > LONG_MAX:  # two counts that fit, whose sum does not
+            raise FieldError(
+                f"the total of `{usage.prompt}` and `{completion}` tokens is too large"
+            )
     row["PromptTokens"] = usage.prompt
     row["CompletionTokens"] = completion
     row["TotalTokens"] = total

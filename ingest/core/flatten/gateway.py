@@ -3,7 +3,16 @@
 from __future__ import annotations
 
 from ingest.core.bodies import analyze_request, analyze_response
-from ingest.core.coerce import to_bool, to_datetime, to_int, to_str
+from ingest.core.coerce import (
+    INT_MAX,
+    INT_MIN,
+    LONG_MAX,
+    LONG_MIN,
+    to_bool,
+    to_datetime,
+    to_int,
+    to_str,
+)
 from ingest.core.flatten.fields import GATEWAY_LOGS, Fields, lower_keys
 from ingest.core.flatten.finish import Finisher, normalize_kind, url_facts
 from ingest.model import (
@@ -34,15 +43,15 @@ _STRINGS = (
 """GatewayLogs string columns and their (camelCase) field names."""
 
 _INTS = (
-    ("ResponseCode", "responseCode"),
-    ("BackendResponseCode", "backendResponseCode"),
-    ("DurationMs", "durationMs"),
-    ("BackendTimeMs", "backendTime"),
-    ("ClientTimeMs", "clientTime"),
-    ("RequestSize", "requestSize"),
-    ("ResponseSize", "responseSize"),
+    ("ResponseCode", "responseCode", INT_MIN, INT_MAX),
+    ("BackendResponseCode", "backendResponseCode", INT_MIN, INT_MAX),
+    ("DurationMs", "durationMs", LONG_MIN, LONG_MAX),
+    ("BackendTimeMs", "backendTime", LONG_MIN, LONG_MAX),
+    ("ClientTimeMs", "clientTime", LONG_MIN, LONG_MAX),
+    ("RequestSize", "requestSize", LONG_MIN, LONG_MAX),
+    ("ResponseSize", "responseSize", LONG_MIN, LONG_MAX),
 )
-"""GatewayLogs integer columns and their (camelCase) field names."""
+"""GatewayLogs integer columns, their (camelCase) field names, and the column type's range."""
 
 _FORMATS = {fmt: fmt.value for fmt in SourceFormat}
 """Plain strings of the source formats (an enum's ``.value`` is a slow property on a hot path)."""
@@ -77,15 +86,15 @@ def flatten_gateway(f: Fields, fmt: SourceFormat, finisher: Finisher) -> Landing
         if value is not None:
             row[column] = value if value.__class__ is str else to_str(value)  # type: ignore[literal-required]
     odd = False
-    for column, key in _INTS:
+    for column, key, low, high in _INTS:
         value = get(key)
         if value is not None:
-            if value.__class__ is not int:
+            if value.__class__ is not int or not low <= value <= high:
                 odd = True
             row[column] = value  # type: ignore[literal-required]
-    if odd:  # rare: a number sent as text (then every one is checked, as before)
-        for column, key in _INTS:
-            row[column] = to_int(get(key), key)  # type: ignore[literal-required]
+    if odd:  # rare: a number sent as text, or out of range (then every one is checked)
+        for column, key, low, high in _INTS:
+            row[column] = to_int(get(key), key, low, high)  # type: ignore[literal-required]
     if not row["ResourceId"]:
         row["ResourceId"] = to_str(get("_ResourceId"))
     if not row["Region"]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ingest.core.bodies import Usage, render_messages
-from ingest.core.coerce import to_bool, to_datetime, to_int, to_str
+from ingest.core.coerce import INT_MAX, INT_MIN, to_bool, to_datetime, to_int, to_str
 from ingest.core.flatten.fields import GATEWAY_LLM_LOGS, Fields
 from ingest.core.flatten.finish import Finisher, normalize_kind, set_usage
 from ingest.model import (
@@ -31,7 +31,7 @@ def flatten_llm(f: Fields, fmt: SourceFormat, finisher: Finisher) -> LandingRow 
     row["SourceFormat"] = _FORMATS[fmt]
     row["CorrelationId"] = to_str(f.get("correlationId"))
     row["RequestId"] = to_str(f.get("requestId"))
-    row["SequenceNumber"] = to_int(f.get("sequenceNumber"), "sequenceNumber")
+    row["SequenceNumber"] = to_int(f.get("sequenceNumber"), "sequenceNumber", INT_MIN, INT_MAX)
     row["ResourceId"] = to_str(f.get("resourceId", f.get("_ResourceId")))
     row["Region"] = to_str(f.get("Region", f.get("region", f.get("location"))))
     row["DeploymentName"] = to_str(f.get("deploymentName"))

@@ -13,7 +13,15 @@ from pathlib import Path
 from typing import Any
 
 from ingest.core.bodies import Usage, analyze_request, analyze_response
-from ingest.core.coerce import MISSING_TOKENS, to_bool, to_datetime, to_int, to_str
+from ingest.core.coerce import (
+    INT_MAX,
+    INT_MIN,
+    MISSING_TOKENS,
+    to_bool,
+    to_datetime,
+    to_int,
+    to_str,
+)
 from ingest.core.flatten.fields import POLICY
 from ingest.core.flatten.finish import Finisher, apply_url, normalize_kind
 from ingest.core.privacy import SECRET_KEY_NAMES, scrub_url
@@ -150,7 +158,9 @@ class PolicyMapping:
             kind = self.types[name]
             if kind == "string":
                 values[name] = to_str(value)
-            elif kind in ("int", "long"):
+            elif kind == "int":
+                values[name] = to_int(value, name, INT_MIN, INT_MAX)
+            elif kind == "long":
                 values[name] = to_int(value, name)
             elif kind == "bool":
                 values[name] = to_bool(value, name)

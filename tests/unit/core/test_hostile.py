@@ -1,0 +1,113 @@
+"""Hostile values between good neighbours, through the core and every sink's admission check.
+
+Each case is a poison record between two good ones: the poison becomes a dead letter with a clear
+reason (never an internal error, never a traceback), the neighbours land unchanged, counts
+reconcile, and every row fits its table's column types, so no store transaction can fail on it.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from typing import Any
+
+import orjson
+import pytest
+
+from ingest.core.pipeline import Pipeline
+from ingest.model import BatchId, EventInput
+from ingest.schema import DEAD_LETTER_TABLE, LANDING_TABLE, row_checker
+from ingest.sinks.memory import MemorySink
+from tests.conftest import golden_settings, load_fixture
+
+GOOD: dict[str, Any] = orjson.loads(load_fixture("chat_nonstream"))["records"][0]
+
+
+def _gateway(**properties: Any) -> dict[str, Any]:
+    record = copy.deepcopy(GOOD)
+    record["correlationId"] = "poison"
+    record["properties"].update(properties)
+    return record
+
+
+def _with(key: str, value: Any) -> dict[str, Any]:
+    record = copy.deepcopy(GOOD)
+    record["correlationId"] = "poison"
+    record[key] = value
+    return record
+
+
+def _llm(**properties: Any) -> dict[str, Any]:
+    return {
+        "time": "2024-09-30T12:31:31.4465902Z",
+        "category": "GatewayLlmLogs",
+        "correlationId": "poison",
+        "properties": {"deploymentName": "gpt-4o", **properties},
+    }
+
+
+class Raw(bytes):
+    """A poison record given as its JSON text (what no encoder here would write)."""
+
+
+CASES: dict[str, tuple[Any, str]] = {
+    "status code beyond an int": (_gateway(responseCode=3_000_000_000), "bad_field"),
+    "status code below an int": (_gateway(responseCode=-2_147_483_649), "bad_field"),
+    "status code as text beyond an int": (_gateway(responseCode="2147483648.0"), "bad_field"),
+    "duration beyond a long": (_gateway(durationMs=2**64), "bad_field"),
+    "sequence number beyond an int": (_llm(sequenceNumber=2**31), "bad_field"),
+    "LLM log tokens summing past a long": (
+        _llm(promptTokens=2**62, completionTokens=2**62 + 7),
+        "bad_field",
+    ),
+    "response tokens 1e20": (
+        _gateway(
+            backendResponseBody='{"model": "gpt-4o", "usage": {"prompt_tokens": 1e20, '
+            '"completion_tokens": 1, "total_tokens": 2}}'
+        ),
+        "bad_field",
+    ),
+    "response tokens of 23 digits": (
+        _gateway(
+            backendResponseBody='{"model": "gpt-4o", "usage": {"prompt_tokens": '
+            '"12345678901234567890123", "completion_tokens": 1}}'
+        ),
+        "bad_field",
+    ),
+    "a superscript digit": (_llm(promptTokens="²"), "bad_field"),
+    "full-width digits in a time": (
+        _with("time", "２０２５-10-01T00:00:00.0000000Z"),
+        "bad_timestamp",
+    ),
+    "Arabic-Indic digits in a time": (_with("time", "٢٠٢٥-10-01T00:00:00Z"), "bad_timestamp"),
+    "odd text after the fraction": (_with("time", "2025-10-01T00:00:00.000000٣Z"), "bad_timestamp"),
+    "year 1 with an offset": (_with("time", "0001-01-01T00:00:00+05:00"), "bad_timestamp"),
+    "year 9999 with an offset": (_with("time", "9999-12-31T23:59:59-05:00"), "bad_timestamp"),
+    "an array 1,000 deep": (Raw(b"[" * 1000 + b"]" * 1000), "not_a_record"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_one_poison_record_never_sinks_its_neighbours(case: str) -> None:
+    poison, reason = CASES[case]
+    good = orjson.dumps(GOOD)
+    text = bytes(poison) if isinstance(poison, Raw) else json.dumps(poison).encode()
+    body = b'{"records": [' + good + b"," + text + b"," + good + b"]}"
+    sink = MemorySink()
+    result = Pipeline(golden_settings()).process([EventInput(body)])
+    sink.write(
+        BatchId(),
+        {LANDING_TABLE: result.rows, DEAD_LETTER_TABLE: result.dead_letters},
+        final_attempt=True,
+    )
+    assert result.counts().reconciles
+    assert [r["RecordIndex"] for r in result.rows] == [0, 2]
+    (dead,) = result.dead_letters
+    assert (dead["Reason"], dead["RecordIndex"]) == (reason, 1), dead["Detail"]
+    # What every sink admits: the same rows, all of them fitting their columns.
+    assert len(sink.tables[LANDING_TABLE]) == 2
+    assert len(sink.tables[DEAD_LETTER_TABLE]) == 1
+    fits = row_checker(LANDING_TABLE)
+    assert all(fits(row) for row in sink.tables[LANDING_TABLE])
+    assert row_checker(DEAD_LETTER_TABLE)(sink.tables[DEAD_LETTER_TABLE][0])
+    orjson.dumps(sink.tables[DEAD_LETTER_TABLE][0])  # encodable as every sink encodes rows
