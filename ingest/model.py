@@ -98,6 +98,14 @@ class BatchId:
 
 
 @dataclass(frozen=True, slots=True)
+class Unparsed:
+    """A record of an envelope that does not parse on its own (its neighbours did)."""
+
+    raw: bytes
+    detail: str
+
+
+@dataclass(frozen=True, slots=True)
 class Rejected:
     """Why an event body or a record cannot become a landing row (it becomes a dead letter)."""
 

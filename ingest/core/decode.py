@@ -6,12 +6,13 @@ An event body may be gzip-compressed, start with a UTF-8 BOM, hold a diagnostic-
 
 from __future__ import annotations
 
+import re
 import zlib
 from typing import Any
 
 import orjson
 
-from ingest.model import Rejected, RejectReason
+from ingest.model import Rejected, RejectReason, Unparsed
 
 GZIP_MAGIC = b"\x1f\x8b"
 UTF8_BOM = b"\xef\xbb\xbf"
@@ -70,7 +71,54 @@ def decode_body(body: bytes) -> tuple[Any, bytes] | Rejected:
             return [orjson.loads(line) for line in lines], body
         except orjson.JSONDecodeError:
             pass
+    salvaged = salvage_records(body)
+    if salvaged is not None:
+        return salvaged, body
     return Rejected(RejectReason.NOT_JSON, f"event body is not JSON: {error}")
+
+
+_ARRAY_START = re.compile(rb'\s*(?:\{\s*"[Rr]ecords"\s*:\s*)?\[')
+_TOKENS = re.compile(rb'"(?:[^"\\]|\\.)*"|[\[\]{},]')
+"""JSON strings (skipped whole, whatever bytes they hold) and the punctuation that nests."""
+
+
+def salvage_records(body: bytes) -> list[Any] | None:
+    """The records of an envelope (or array) that does not parse as a whole, one by one.
+
+    One ``NaN``, lone surrogate or invalid UTF-8 byte must not cost its 1,000 neighbours: when
+    the envelope's structure is whole (its records array closes), each record is parsed on its
+    own, and one that does not parse is kept as ``Unparsed`` (a dead letter of its own). A body
+    whose structure does not close (cut short) is not salvaged: None.
+    """
+    start = _ARRAY_START.match(body)
+    if start is None:
+        return None
+    depth = 0
+    item = start.end()
+    spans: list[tuple[int, int]] = []
+    for token in _TOKENS.finditer(body, item):
+        mark = body[token.start()]
+        if mark == 0x22:  # a string: skipped whole
+            continue
+        if mark in b"[{":
+            depth += 1
+        elif mark in b"]}":
+            if depth == 0:
+                if body[item : token.start()].strip():
+                    spans.append((item, token.start()))
+                return [_parse_one(body[a:b]) for a, b in spans]
+            depth -= 1
+        elif depth == 0:  # a comma between records
+            spans.append((item, token.start()))
+            item = token.end()
+    return None
+
+
+def _parse_one(raw: bytes) -> Any:
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        return Unparsed(raw.strip(), f"record is not JSON: {exc}")
 
 
 def split_records(document: Any) -> list[Any] | Rejected:

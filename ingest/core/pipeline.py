@@ -25,6 +25,7 @@ from ingest.model import (
     EventMeta,
     Rejected,
     RejectReason,
+    Unparsed,
     empty_dead_letter_row,
 )
 
@@ -84,6 +85,13 @@ class Pipeline:
             "EventEnqueuedTime": enqueued_time,
         }
         for index, record in enumerate(records):
+            if record.__class__ is Unparsed:  # salvaged from an envelope that did not parse whole
+                result.dead_letters.append(
+                    self.dead_letter(
+                        RejectReason.NOT_JSON, record.detail, "", record.raw, meta, index
+                    )
+                )
+                continue
             try:
                 outcome = flatten(record, enqueued_time)
             except Exception as exc:  # noqa: BLE001 - the safety net: a bug costs one record, not the batch

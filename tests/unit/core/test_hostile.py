@@ -111,3 +111,40 @@ def test_one_poison_record_never_sinks_its_neighbours(case: str) -> None:
     assert all(fits(row) for row in sink.tables[LANDING_TABLE])
     assert row_checker(DEAD_LETTER_TABLE)(sink.tables[DEAD_LETTER_TABLE][0])
     orjson.dumps(sink.tables[DEAD_LETTER_TABLE][0])  # encodable as every sink encodes rows
+
+
+@pytest.mark.parametrize(
+    ("poison", "label"),
+    [
+        (b'{"time": "2024-09-30T12:00:00Z", "category": "GatewayLogs", "durationMs": NaN}', "NaN"),
+        (b'{"time": "2024-09-30T12:00:00Z", "category": "GatewayLogs", "x": Infinity}', "Infinity"),
+        (
+            b'{"time": "2024-09-30T12:00:00Z", "category": "GatewayLogs", "x": "\\ud800"}',
+            "surrogate",
+        ),
+        (
+            b'{"time": "2024-09-30T12:00:00Z", "category": "GatewayLogs", "x": "\xff\xfe"}',
+            "bad UTF-8",
+        ),
+    ],
+)
+def test_one_bad_value_in_a_large_envelope_costs_one_record(poison: bytes, label: str) -> None:
+    good = orjson.dumps(GOOD)
+    records = [good] * 1716
+    records.insert(858, poison)
+    body = b'{"records": [' + b",".join(records) + b"]}"
+    assert len(body) > 1 << 20
+    result = Pipeline(golden_settings()).process([EventInput(body)])
+    assert result.counts().reconciles
+    assert len(result.rows) == 1716, label
+    (dead,) = result.dead_letters
+    assert (dead["Reason"], dead["RecordIndex"]) == ("not_json", 858)
+    assert dead["RawSize"] == len(poison)  # the record's own bytes, not 64 KB of the event
+
+
+def test_a_cut_envelope_is_not_salvaged() -> None:
+    body = b'{"records": [' + b",".join([orjson.dumps(GOOD)] * 3) + b"]}"
+    result = Pipeline(golden_settings()).process([EventInput(body[: len(body) // 2])])
+    assert result.rows == []
+    (dead,) = result.dead_letters
+    assert (dead["Reason"], dead["RecordIndex"]) == ("not_json", -1)
