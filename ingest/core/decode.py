@@ -46,6 +46,15 @@ def _gunzip(body: bytes) -> bytes | Rejected:
     return bytes(out)
 
 
+def inflate_partially(body: bytes, limit: int) -> bytes:
+    """What a damaged gzip body inflates to before its fault, at most ``limit`` bytes."""
+    inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
+    try:
+        return inflater.decompress(body, limit)
+    except zlib.error:
+        return b""
+
+
 def decode_body(body: bytes) -> tuple[Any, bytes] | Rejected:
     """Decompress, strip the BOM and parse one event body as JSON (or JSON lines).
 

@@ -15,9 +15,9 @@ import orjson
 import xxhash
 
 from ingest.config import CoreSettings
-from ingest.core.decode import decode_body, split_records
+from ingest.core.decode import decode_body, inflate_partially, split_records
 from ingest.core.flatten import Flattener
-from ingest.core.privacy import mask_secrets
+from ingest.core.privacy import mask_bytes, mask_secrets
 from ingest.model import (
     BatchResult,
     DeadLetterRow,
@@ -115,9 +115,12 @@ class Pipeline:
 
     def _reject_event(self, reject: Rejected, event: EventInput, result: BatchResult) -> None:
         result.records += 1
-        result.dead_letters.append(
-            self.dead_letter(reject.reason, reject.detail, "", event.body, event.meta, -1)
-        )
+        raw, detail = event.body, reject.detail
+        if reject.reason is RejectReason.BAD_GZIP:
+            # Keep what inflates, masked, not the compressed bytes: those inflate to any secret.
+            inflated = inflate_partially(raw, self.settings.dead_letter_max_bytes)
+            raw, detail = inflated, f"{detail} (kept: the {len(inflated)} bytes that inflate)"
+        result.dead_letters.append(self.dead_letter(reject.reason, detail, "", raw, event.meta, -1))
 
     def dead_letter(
         self,
@@ -134,14 +137,14 @@ class Pipeline:
         row["Timestamp"] = meta.enqueued_time
         row["RecordId"] = record_id(raw)
         row["Reason"] = reason.value
-        row["Detail"] = detail[:2048]
+        row["Detail"] = mask_secrets(detail[:2048])
         row["SourceFormat"] = source_format
         row["RawSize"] = len(raw)
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError:
             row["RawEncoding"] = "base64"
-            cut = raw[: limit * 3 // 4]
+            cut = mask_bytes(raw)[: limit * 3 // 4]  # masked too: base64 is no protection
             row["RawPayload"] = base64.b64encode(cut).decode("ascii")
             row["IsRawTruncated"] = len(cut) < len(raw)
         else:

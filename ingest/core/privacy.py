@@ -29,11 +29,21 @@ _KV_NAMES = (
     "subscription-key",
     "x-api-key",
     "api-key",
+    "api_key",
     "apikey",
     "authorization",
     "accountkey",
     "sharedaccesskey",
     "sharedaccesssignature",
+    "client_secret",
+    "client-secret",
+    "password",
+    "passwd",
+    "access_token",
+    "access-token",
+    "id_token",
+    "refresh_token",
+    "jwt",
     "sig",
 )
 """Header and parameter names whose value follows a ``:`` or ``=``."""
@@ -41,7 +51,17 @@ _KV_NAMES = (
 _KV_SEPARATOR = re.compile(r"[:=]")
 _KV_VALUE = re.compile(r"\s*(?:(?i:bearer|basic)\s+)?\"?[^\s\",;&]+")
 _BEARER = re.compile(r"(?P<scheme>(?i:bearer|basic)\s+)[A-Za-z0-9\-._~+/]{8,}=*")
-_JWT = re.compile(r"eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*")
+_JWT = re.compile(r"(?<![A-Za-z0-9_-])eyJ[A-Za-z0-9_-]{8,}+\.[A-Za-z0-9_-]{8,}+\.[A-Za-z0-9_-]*+")
+"""A JWT: it starts a token (the look-behind), and the possessive runs never give characters back,
+so a megabyte of ``eyJeyJ...`` is scanned once (linear), not once per ``eyJ`` (quadratic)."""
+_ALWAYS_MASKED_TOKENS = re.compile(
+    r"(?<![A-Za-z0-9_-])(?:sk-(?:proj-|svcacct-|admin-)?[A-Za-z0-9_-]{20,}+|[A-Za-z0-9]{84}+)"
+    r"(?![A-Za-z0-9_-])"
+)
+"""OpenAI API keys (``sk-...``, ``sk-proj-...``) and 84-character Azure AI keys: secrets in every
+capture mode, ``full`` included."""
+_URL_USERINFO = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)[^/@\s]+@")
+"""``user:password@`` in a URL."""
 _HEX_KEY = re.compile(r"(?<![0-9A-Za-z])[0-9a-fA-F]{32}(?![0-9A-Za-z])")
 """APIM subscription keys and classic Azure OpenAI keys: 32 hex digits standing alone."""
 
@@ -81,7 +101,8 @@ _JSON_SECRET_FIELD = re.compile(
 )
 
 _URL_SECRET_PARAM = re.compile(
-    r"(?P<name>[?&](?i:subscription-key|api-key|apikey|sig|code|key|access_token|token)=)[^&#]*"
+    r"(?P<name>[?&#;](?i:(?:ocp-apim-)?subscription-key|x-api-key|api[-_]?key|sig|code|key|"
+    r"access[-_]token|id_token|refresh_token|token|client[-_]secret|jwt|password)=)[^&#;]*"
 )
 
 _EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
@@ -111,7 +132,16 @@ def mask_secrets(text: str) -> str:
         text = _BEARER.sub(lambda m: m.group("scheme") + MASK, text)
     if "eyJ" in text:
         text = _JWT.sub(MASK, text)
+    if "sk-" in text or len(text) >= 84:
+        text = _ALWAYS_MASKED_TOKENS.sub(MASK, text)
     return _HEX_KEY.sub(MASK, text)
+
+
+def mask_bytes(raw: bytes) -> bytes:
+    """Mask credentials in bytes that are not all UTF-8 (kept byte for byte everywhere else)."""
+    text = raw.decode("utf-8", errors="surrogateescape")
+    masked = mask_secrets(text)
+    return raw if masked == text else masked.encode("utf-8", errors="surrogateescape")
 
 
 def redact(text: str) -> str:
@@ -129,10 +159,18 @@ def redact(text: str) -> str:
 
 
 def scrub_url(url: str) -> str:
-    """Mask secret query parameters (``subscription-key``, ``sig``, ...) in a URL."""
-    if "=" not in url:
-        return url
-    return _URL_SECRET_PARAM.sub(lambda m: m.group("name") + MASK, url)
+    """Mask secrets in a URL.
+
+    Query and fragment parameters (``subscription-key``, ``sig``, ``#access_token``, ...),
+    ``user:password@``, and a JWT anywhere (a path segment included).
+    """
+    if "=" in url:
+        url = _URL_SECRET_PARAM.sub(lambda m: m.group("name") + MASK, url)
+    if "@" in url:
+        url = _URL_USERINFO.sub(lambda m: m.group("scheme") + MASK + "@", url)
+    if "eyJ" in url:
+        url = _JWT.sub(MASK, url)
+    return url
 
 
 def capture(text: str, mode: CaptureMode, max_chars: int) -> str:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from ingest.config import CaptureMode, CoreSettings
 from ingest.core.bodies import LLM_KINDS, RequestInfo, ResponseInfo, Usage, estimate_tokens
 from ingest.core.coerce import LONG_MAX, FieldError
-from ingest.core.privacy import capture, scrub_url
+from ingest.core.privacy import capture, mask_secrets, scrub_url
 from ingest.model import LandingRow, UsageSource
 
 OPERATION_KINDS = {
@@ -203,7 +203,7 @@ class Finisher:
             row["FinishReason"] = response.finish_reason
         if not row["ErrorCode"]:
             row["ErrorCode"] = response.error_code
-            row["ErrorMessage"] = response.error_message[:1024]
+            row["ErrorMessage"] = mask_secrets(response.error_message[:1024])
         row["IsRequestBodyTruncated"] = request.truncated if request.present else None
         row["IsResponseBodyTruncated"] = response.truncated if response.present else None
 

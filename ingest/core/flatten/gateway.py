@@ -15,6 +15,7 @@ from ingest.core.coerce import (
 )
 from ingest.core.flatten.fields import GATEWAY_LOGS, Fields, lower_keys
 from ingest.core.flatten.finish import Finisher, normalize_kind, url_facts
+from ingest.core.privacy import mask_secrets
 from ingest.model import (
     LandingRow,
     Rejected,
@@ -85,6 +86,8 @@ def flatten_gateway(f: Fields, fmt: SourceFormat, finisher: Finisher) -> Landing
         value = get(key)
         if value is not None:
             row[column] = value if value.__class__ is str else to_str(value)  # type: ignore[literal-required]
+    if row["UserId"]:  # an id field some gateways fill with a token
+        row["UserId"] = mask_secrets(row["UserId"])
     odd = False
     for column, key, low, high in _INTS:
         value = get(key)
@@ -128,12 +131,12 @@ def flatten_gateway(f: Fields, fmt: SourceFormat, finisher: Finisher) -> Landing
         errors = lower_keys(last_error)
         row["LastErrorSource"] = to_str(errors.get("source"))
         row["LastErrorReason"] = to_str(errors.get("reason"))
-        row["LastErrorMessage"] = to_str(errors.get("message"))[:1024]
+        row["LastErrorMessage"] = mask_secrets(to_str(errors.get("message"))[:1024])
         row["LastErrorSection"] = to_str(errors.get("section"))
     elif fmt is SourceFormat.LOG_ANALYTICS:  # Log Analytics flattens lastError into columns
         row["LastErrorSource"] = to_str(get("lastErrorSource"))
         row["LastErrorReason"] = to_str(get("lastErrorReason"))
-        row["LastErrorMessage"] = to_str(get("lastErrorMessage"))[:1024]
+        row["LastErrorMessage"] = mask_secrets(to_str(get("lastErrorMessage"))[:1024])
         row["LastErrorSection"] = to_str(get("lastErrorSection"))
     if row["ResponseCode"] == 429:
         row["ThrottledBy"] = "backend" if row["BackendResponseCode"] == 429 else "apim"

@@ -80,6 +80,19 @@ def _paths(value: Any, where: str, source: Path) -> tuple[Path_, ...]:
     return tuple(paths)
 
 
+def _public(value: Any) -> Any:
+    """An object or array without its secret-named members (``{"name": ..., "key": ...}``)."""
+    if isinstance(value, dict):
+        return {
+            k: _public(v)
+            for k, v in value.items()
+            if not (isinstance(k, str) and SECRET_KEY_NAMES.search(k))
+        }
+    if isinstance(value, list):
+        return [_public(v) for v in value]
+    return value
+
+
 def _lookup(fields: dict[str, Any], paths: tuple[Path_, ...]) -> Any:
     """The first candidate path holding a value (case-insensitive keys)."""
     for path in paths:
@@ -157,7 +170,7 @@ class PolicyMapping:
                 continue
             kind = self.types[name]
             if kind == "string":
-                values[name] = to_str(value)
+                values[name] = to_str(_public(value) if isinstance(value, (dict, list)) else value)
             elif kind == "int":
                 values[name] = to_int(value, name, INT_MIN, INT_MAX)
             elif kind == "long":

@@ -72,3 +72,16 @@ CompletionTokens = ["cost.out"]
         row["TotalTokens"],
         row["UsageSource"],
     ) == (10, 5, 15, "policy")
+
+
+def test_an_object_valued_field_loses_its_secret_members() -> None:
+    body = (
+        b'{"timestamp": "2024-09-30T12:00:00Z", "deploymentName": "gpt-4o", "promptTokens": 3,'
+        b' "subscription": {"name": "team-blue", "key": "0123456789abcdef0123456789abcdef",'
+        b' "owner": {"password": "hunter2", "team": "blue"}}}'
+    )
+    (row,) = Pipeline(CoreSettings()).process([EventInput(body)]).rows
+    assert "team-blue" in row["SubscriptionId"]
+    assert "0123456789abcdef" not in row["SubscriptionId"]
+    assert "hunter2" not in row["SubscriptionId"]
+    assert '"team":"blue"' in row["SubscriptionId"]

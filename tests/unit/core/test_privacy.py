@@ -35,7 +35,7 @@ def test_redaction_masks_personal_data_and_token_formats() -> None:
         "Mail a.b@contoso.com, call (425) 555-0100 or +44 20 7946 0958; "
         "key sk-abcdefghijklmnopqrstuvwx."
     )
-    assert redact(text) == "Mail [EMAIL], call [PHONE] or [PHONE]; key [SECRET]."
+    assert redact(text) == "Mail [EMAIL], call [PHONE] or [PHONE]; key ***."
 
 
 @pytest.mark.parametrize(
@@ -88,3 +88,69 @@ def test_text_is_empty_by_default() -> None:
     result = run_case("chat_nonstream", golden_settings(capture_text=CaptureMode.NONE))
     assert result.rows[0]["PromptText"] == result.rows[0]["CompletionText"] == ""
     assert result.rows[0]["PromptTokens"] == 33
+
+
+JWT = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.c2lnbmF0dXJlLXNpZ24"
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://gw.example/openai?x-api-key=SECRETVALUE",
+        "https://gw.example/openai?api_key=SECRETVALUE&api-version=1",
+        "https://gw.example/token?client_secret=SECRETVALUE",
+        "https://gw.example/x?access-token=SECRETVALUE",
+        "https://gw.example/x?id_token=SECRETVALUE",
+        "https://gw.example/x?jwt=SECRETVALUE",
+        "https://blob.example/c/b;sig=SECRETVALUE",
+        "https://app.example/cb#access_token=SECRETVALUE",
+        "https://user:SECRETVALUE@gw.example/openai",
+        f"https://gw.example/v1/{JWT}/chat",
+        "https://gw.example/x?Ocp-Apim-Subscription-Key=SECRETVALUE",
+    ],
+)
+def test_every_url_shape_loses_its_secret(url: str) -> None:
+    scrubbed = scrub_url(url.replace("SECRETVALUE", "s3cr3tvalue"))
+    assert "s3cr3tvalue" not in scrubbed
+    assert "eyJzdWIi" not in scrubbed
+    assert "***" in scrubbed
+
+
+@pytest.mark.parametrize("mode", list(CaptureMode))
+def test_secrets_in_text_are_masked_in_every_mode(mode: CaptureMode) -> None:
+    text = (
+        "api_key=abc123def client_secret: xyz789 password=hunter2 "
+        f"sk-proj-{'A1b2' * 10} {'Az9' * 28} Bearer {JWT}"
+    )
+    captured = capture(text, mode, 10_000)
+    for secret in ("abc123def", "xyz789", "hunter2", "A1b2A1b2", "Az9Az9", "eyJzdWIi"):
+        assert secret not in captured, (mode, secret)
+
+
+def test_masking_a_megabyte_of_jwt_starts_is_linear() -> None:
+    import time
+
+    started = time.process_time()
+    mask_secrets("eyJ" * 350_000)
+    # Quadratic masking took minutes; linear takes well under a second on any machine.
+    assert time.process_time() - started < 5
+
+
+def test_dead_letters_mask_their_detail_and_their_bytes() -> None:
+    import base64
+    import gzip
+
+    from ingest.core.pipeline import Pipeline
+    from ingest.model import EventInput
+
+    secret = f"Authorization: Bearer {JWT}".encode()
+    not_utf8 = b"\xff\xfe" + secret
+    cut_gzip = gzip.compress(b'{"records": [{"note": "' + secret + b'"}]}')[:-12]
+    result = Pipeline(golden_settings()).process([EventInput(not_utf8), EventInput(cut_gzip)])
+    encoded, inflated = result.dead_letters
+    assert encoded["RawEncoding"] == "base64"
+    assert b"eyJzdWIi" not in base64.b64decode(encoded["RawPayload"])
+    assert inflated["Reason"] == "bad_gzip"
+    assert inflated["RawEncoding"] == "utf8"  # what inflated, masked: never the compressed bytes
+    assert "eyJzdWIi" not in inflated["RawPayload"]
+    assert "***" in inflated["RawPayload"]
