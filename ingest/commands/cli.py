@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import itertools
 import os
 import sys
 from collections.abc import Sequence
@@ -11,7 +10,7 @@ from typing import Any
 
 import orjson
 
-from ingest.commands.replay import BATCH_EVENTS
+from ingest.commands.replay import BATCH_EVENTS, chunks
 from ingest.config import CaptureMode, CoreSettings
 from ingest.core.pipeline import Pipeline
 from ingest.errors import ConfigError
@@ -38,7 +37,7 @@ def cmd_flatten(args: argparse.Namespace) -> int:
     for path in args.paths:
         events = iter_events(path)
         try:
-            while batch := list(itertools.islice(events, BATCH_EVENTS)):
+            for batch in chunks(events, BATCH_EVENTS):
                 result = pipeline.process(batch)
                 for row in result.rows:
                     out.write(orjson.dumps({"table": LANDING_TABLE, "row": row}) + b"\n")

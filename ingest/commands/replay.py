@@ -13,7 +13,6 @@ Workers start with ``spawn``: they import the core, not DuckDB, and never share 
 
 from __future__ import annotations
 
-import itertools
 import multiprocessing
 import os
 import queue
@@ -37,6 +36,10 @@ from ingest.sources.files import is_stream
 BATCH_EVENTS = 100
 """Events per batch in the local tools (``flatten``, ``replay``): Event Hub events can be large
 (up to 1 MB), so few are in flight at once."""
+
+BATCH_BYTES = 16 << 20
+"""Event bytes per batch at most, whatever the event count: a batch's rows are held in memory
+(about ten times its bodies with text captured), so it is bounded in bytes, not only in events."""
 
 RANGE_BYTES = 4 << 20
 """Bytes of a JSON-lines file per worker task: workers read their part of the file themselves."""
@@ -167,17 +170,27 @@ class WorkerFailed:
 Message = BatchDone | InputUnreadable | WorkerDone | WorkerFailed
 
 
-def _chunks(events: Iterable[EventInput], size: int) -> Iterator[list[EventInput]]:
-    iterator = iter(events)
-    while batch := list(itertools.islice(iterator, size)):
+def chunks(
+    events: Iterable[EventInput], size: int, max_bytes: int = BATCH_BYTES
+) -> Iterator[list[EventInput]]:
+    """Batches of at most ``size`` events and about ``max_bytes`` of bodies (one event at least)."""
+    batch: list[EventInput] = []
+    held = 0
+    for event in events:
+        batch.append(event)
+        held += len(event.body)
+        if len(batch) >= size or held >= max_bytes:
+            yield batch
+            batch, held = [], 0
+    if batch:
         yield batch
 
 
 def _task_batches(task: Task, batch_events: int) -> Iterable[list[EventInput]]:
     if isinstance(task, LineRange):
-        return _chunks(read_line_range(task.path, task.start, task.end), batch_events)
+        return chunks(read_line_range(task.path, task.start, task.end), batch_events)
     if isinstance(task, WholeFile):
-        return _chunks(iter_events(task.path), batch_events)
+        return chunks(iter_events(task.path), batch_events)
     return [task]
 
 
@@ -322,7 +335,7 @@ def _batches(paths: Iterable[str], size: int, stats: ReplayStats) -> Iterator[li
     """Batches of events of every readable input; unreadable ones go to ``stats.errors``."""
     for path in paths:
         try:
-            yield from _chunks(iter_events(path), size)
+            yield from chunks(iter_events(path), size)
         except SourceError as exc:
             stats.unreadable(str(exc))
 

@@ -29,6 +29,11 @@ from ingest.model import (
     empty_dead_letter_row,
 )
 
+MAX_RECORDS_PER_EVENT = 50_000
+"""Records one event may hold: an Event Hubs event is at most 1 MB, and an APIM record takes
+hundreds of bytes or more, so more is a record bomb (a gzip body of millions of ``{}``), refused
+whole as ``too_large`` before a row is built for any of them."""
+
 
 def record_id(raw: bytes) -> str:
     """Content hash of an input record or body: the same input always gets the same id."""
@@ -73,6 +78,16 @@ class Pipeline:
         if isinstance(records, Rejected):
             self._reject_event(records, event, result)
             return
+        if len(records) > MAX_RECORDS_PER_EVENT:  # a record bomb: a few KB of gzip, millions of {}
+            self._reject_event(
+                Rejected(
+                    RejectReason.TOO_LARGE,
+                    f"event holds {len(records)} records, more than {MAX_RECORDS_PER_EVENT}",
+                ),
+                event,
+                result,
+            )
+            return
         ids = record_ids(data)
         result.records += len(records)
         flatten = self.flattener.flatten
@@ -88,7 +103,13 @@ class Pipeline:
             if record.__class__ is Unparsed:  # salvaged from an envelope that did not parse whole
                 result.dead_letters.append(
                     self.dead_letter(
-                        RejectReason.NOT_JSON, record.detail, "", record.raw, meta, index
+                        RejectReason.NOT_JSON,
+                        record.detail,
+                        "",
+                        record.raw,
+                        meta,
+                        index,
+                        ids(index),
                     )
                 )
                 continue
@@ -105,6 +126,7 @@ class Pipeline:
                         _raw_of(record),
                         meta,
                         index,
+                        ids(index),
                     )
                 )
                 continue
@@ -120,7 +142,18 @@ class Pipeline:
             # Keep what inflates, masked, not the compressed bytes: those inflate to any secret.
             inflated = inflate_partially(raw, self.settings.dead_letter_max_bytes)
             raw, detail = inflated, f"{detail} (kept: the {len(inflated)} bytes that inflate)"
-        result.dead_letters.append(self.dead_letter(reject.reason, detail, "", raw, event.meta, -1))
+        # One id per event: a replay of the same event (same partition and sequence number, or
+        # the same bytes from a file) is a duplicate; two events with the same bad bytes are not.
+        meta = event.meta
+        lineage = (
+            b""
+            if meta.sequence_number is None
+            else f"|{meta.partition_id}|{meta.sequence_number}".encode()
+        )
+        event_id = record_id(event.body + lineage)
+        result.dead_letters.append(
+            self.dead_letter(reject.reason, detail, "", raw, meta, -1, event_id)
+        )
 
     def dead_letter(
         self,
@@ -130,12 +163,17 @@ class Pipeline:
         raw: bytes,
         meta: EventMeta,
         index: int,
+        dead_letter_id: str | None = None,
     ) -> DeadLetterRow:
-        """A dead-letter row: reason, detail, the raw payload (secrets masked, cut) and lineage."""
+        """A dead-letter row: reason, detail, the raw payload (secrets masked, cut) and lineage.
+
+        Its id is the record's (the event's body and the record's place in it), so one dead letter
+        is one record: the same bad record replayed has the same id, two bad records never do.
+        """
         limit = self.settings.dead_letter_max_bytes
         row = empty_dead_letter_row()
         row["Timestamp"] = meta.enqueued_time
-        row["RecordId"] = record_id(raw)
+        row["RecordId"] = dead_letter_id or record_id(raw)
         row["Reason"] = reason.value
         row["Detail"] = mask_secrets(detail[:2048])
         row["SourceFormat"] = source_format

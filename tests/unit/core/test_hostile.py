@@ -148,3 +148,29 @@ def test_a_cut_envelope_is_not_salvaged() -> None:
     assert result.rows == []
     (dead,) = result.dead_letters
     assert (dead["Reason"], dead["RecordIndex"]) == ("not_json", -1)
+
+
+def test_a_record_bomb_is_one_too_large_dead_letter() -> None:
+    import gzip
+
+    bomb = gzip.compress(b'{"records": [' + b",".join([b"{}"] * 200_000) + b"]}")
+    assert len(bomb) < 4096
+    result = Pipeline(golden_settings()).process([EventInput(bomb)])
+    assert result.rows == []
+    (dead,) = result.dead_letters
+    assert dead["Reason"] == "too_large"
+    assert "200000 records" in dead["Detail"]
+
+
+def test_dead_letters_count_records_and_events_not_payloads() -> None:
+    from ingest.model import EventMeta
+
+    same_bad = b"\x00 not json"
+    events = [EventInput(same_bad, EventMeta("0", sequence, "", None)) for sequence in range(5)]
+    events.append(EventInput(same_bad, EventMeta("0", 4, "", None)))  # a replay of the last
+    poison = b'{"records": [42, 42]}'  # two identical bad records in one event
+    events.append(EventInput(poison))
+    result = Pipeline(golden_settings()).process(events)
+    ids = [d["RecordId"] for d in result.dead_letters]
+    assert len(ids) == 8
+    assert len(set(ids)) == 7  # five events, one replayed, and two records of one event

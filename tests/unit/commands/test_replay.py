@@ -1,0 +1,16 @@
+"""Replay's batching: bounded in events and in bytes."""
+
+from __future__ import annotations
+
+from ingest.commands.replay import chunks
+from ingest.model import EventInput
+
+
+def test_batches_are_bounded_in_events_and_in_bytes() -> None:
+    small = [EventInput(b"x" * 10)] * 25
+    assert [len(b) for b in chunks(small, 10, max_bytes=1 << 20)] == [10, 10, 5]
+    large = [EventInput(b"y" * 400)] * 10
+    assert [len(b) for b in chunks(large, 100, max_bytes=1000)] == [3, 3, 3, 1]
+    huge = [EventInput(b"z" * 5000)]
+    assert [len(b) for b in chunks(huge, 100, max_bytes=1000)] == [1]  # one event at least
+    assert list(chunks([], 10)) == []
