@@ -86,8 +86,9 @@ def flatten_gateway(f: Fields, fmt: SourceFormat, finisher: Finisher) -> Landing
         value = get(key)
         if value is not None:
             row[column] = value if value.__class__ is str else to_str(value)  # type: ignore[literal-required]
-    if row["UserId"]:  # an id field some gateways fill with a token
-        row["UserId"] = mask_secrets(row["UserId"])
+    user = row["UserId"]
+    if len(user) >= 20:  # an id field some gateways fill with a token (a secret is longer)
+        row["UserId"] = mask_secrets(user)
     odd = False
     for column, key, low, high in _INTS:
         value = get(key)
