@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +40,20 @@ def fixture_path(case: str) -> Path:
     matches = sorted(APIM.glob(f"{case}.*"))
     assert len(matches) == 1, f"expected one input for `{case}`, found {matches}"
     return matches[0]
+
+
+def run_ingest(*args: str, timeout: int = 600) -> subprocess.CompletedProcess[str]:
+    """``python -m ingest ARGS`` in the project root; fails the test unless it exits 0."""
+    done = subprocess.run(
+        [sys.executable, "-m", "ingest", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=timeout,
+    )
+    assert done.returncode == 0, done.stderr
+    return done
 
 
 def load_fixture(case: str) -> bytes:

@@ -21,6 +21,8 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import run_ingest
+
 pytestmark = pytest.mark.e2e
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -47,27 +49,14 @@ UNITS = {
 }
 
 
-def _ingest(*args: str) -> subprocess.CompletedProcess[str]:
-    done = subprocess.run(
-        [sys.executable, "-m", "ingest", *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=600,
-    )
-    assert done.returncode == 0, done.stderr
-    return done
-
-
 @pytest.fixture(scope="module")
 def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
     if shutil.which("chromium") is None or shutil.which("node") is None:
         pytest.fail("chromium or node is missing: `make e2e` installs them")
     folder = tmp_path_factory.mktemp("dashboard")
-    _ingest("simulate", "--out", str(folder), "--hours", "36", "--rate", "2", "--seed", "5")
+    run_ingest("simulate", "--out", str(folder), "--hours", "36", "--rate", "2", "--seed", "5")
     db = folder / "store.duckdb"
-    _ingest("replay", str(folder / "events.jsonl"), "--db", str(db))
+    run_ingest("replay", str(folder / "events.jsonl"), "--db", str(db))
     return db
 
 
@@ -95,7 +84,7 @@ def _points(view: dict[str, Any]) -> dict[str, int]:
 def offline(store: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     folder = tmp_path_factory.mktemp("offline")
     page = folder / "dashboard.html"
-    _ingest("report", "--db", str(store), "--html", str(page))
+    run_ingest("report", "--db", str(store), "--html", str(page))
     SCREENSHOT.parent.mkdir(exist_ok=True)
     return _drive(page.as_uri(), folder / "profile", SCREENSHOT)
 

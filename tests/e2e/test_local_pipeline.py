@@ -14,6 +14,7 @@ import pytest
 
 from ingest.commands.report import kpis
 from ingest.sinks.local.store import LocalSink
+from tests.conftest import run_ingest
 
 pytestmark = pytest.mark.e2e
 
@@ -23,25 +24,12 @@ CALLS = "LlmCalls(datetime(1900-01-01), datetime(2100-01-01))"
 """Every call of the simulated period."""
 
 
-def _run(*args: str) -> subprocess.CompletedProcess[str]:
-    done = subprocess.run(
-        [sys.executable, "-m", "ingest", *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=600,
-    )
-    assert done.returncode == 0, done.stderr
-    return done
-
-
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     folder = tmp_path_factory.mktemp("demo")
-    _run("simulate", "--out", str(folder), "--hours", "6", "--rate", "6", "--seed", "11")
+    run_ingest("simulate", "--out", str(folder), "--hours", "6", "--rate", "6", "--seed", "11")
     db = folder / "store.duckdb"
-    _run("replay", str(folder / "events.jsonl"), "--db", str(db), "--batch", "200")
+    run_ingest("replay", str(folder / "events.jsonl"), "--db", str(db), "--batch", "200")
     return {
         "folder": folder,
         "db": db,
@@ -109,7 +97,7 @@ def test_replaying_the_same_files_changes_no_kpi(world: dict[str, Path], tmp_pat
     before = kpis(before_store)
     (raw_before,) = before_store.query("LlmUsage | count")
     before_store.close()
-    _run("replay", str(world["events"]), "--db", str(db), "--batch", "333")
+    run_ingest("replay", str(world["events"]), "--db", str(db), "--batch", "333")
     after_store = LocalSink(db)
     after = kpis(after_store)
     (raw,) = after_store.query("LlmUsage | count")
@@ -122,7 +110,7 @@ def test_replaying_the_same_files_changes_no_kpi(world: dict[str, Path], tmp_pat
 
 
 def test_query_command_prints_json_rows(world: dict[str, Path]) -> None:
-    done = _run(
+    done = run_ingest(
         "query",
         "--db",
         str(world["db"]),
@@ -131,7 +119,7 @@ def test_query_command_prints_json_rows(world: dict[str, Path]) -> None:
     )
     (row,) = json.loads(done.stdout)
     assert row["Calls"] > 0
-    table = _run("query", "--db", str(world["db"]), "ModelPrices | summarize n = count()")
+    table = run_ingest("query", "--db", str(world["db"]), "ModelPrices | summarize n = count()")
     assert table.stdout.split() == ["n", "8"]
 
 
