@@ -165,6 +165,19 @@ param openAiLoadBalancing string = 'RoundRobin'
 @description('Teams: [{ name, displayName }].')
 param apimTeams array = []
 
+// ---------------------------------------------------------------- private network (off by default)
+@description('Private network: a virtual network, the app\'s outbound integration, private endpoints and DNS zones for Event Hubs, storage (blob, queue, table) and ADX, public network access off on each. azd deploy and the postprovision seed then run from inside the network (infra/README.md).')
+param privateNetwork bool = false
+
+@description('Address space of the virtual network (privateNetwork).')
+param vnetAddressPrefix string = '10.60.0.0/22'
+
+@description('Subnet of the Functions app\'s outbound virtual network integration (delegated to Microsoft.App/environments).')
+param appSubnetPrefix string = '10.60.0.0/24'
+
+@description('Subnet of the private endpoints (ADX alone takes up to 13 addresses: a /28 at the very least).')
+param privateEndpointSubnetPrefix string = '10.60.1.0/24'
+
 // ---------------------------------------------------------------- alerts
 param alertsEnabled bool = true
 
@@ -221,6 +234,7 @@ module storage 'modules/storage.bicep' = {
     deadLetterDeleteAfterDays: deadLetterDeleteAfterDays
     captureEnabled: captureEnabled
     captureContainerName: captureContainerName
+    privateNetwork: privateNetwork
   }
 }
 
@@ -241,6 +255,7 @@ module eventHubs 'modules/eventhubs.bicep' = {
     captureStorageAccountId: storage.outputs.id
     captureContainerName: captureContainerName
     apimDiagnosticsRuleName: 'apim-diagnostics'
+    privateNetwork: privateNetwork
   }
   dependsOn: [
     // Capture writes with the identity: its Storage Blob Data Owner role must exist first.
@@ -278,10 +293,26 @@ module adx 'modules/adx.bicep' = {
     skuTier: adxSkuTier
     skuCapacity: adxCapacity
     enableStreamingIngest: adxIngestionMode != 'queued'
+    privateNetwork: privateNetwork
     databaseName: adxDatabaseName
     ingestorClientId: identity.properties.clientId
     adminPrincipals: adxAdmins
     unrestrictedViewerGroupId: adxUnrestrictedViewerGroupId
+  }
+}
+
+module network 'modules/network.bicep' = if (privateNetwork) {
+  name: 'network'
+  params: {
+    location: location
+    tags: tags
+    vnetName: 'vnet-${resourceToken}'
+    addressPrefix: vnetAddressPrefix
+    appSubnetPrefix: appSubnetPrefix
+    privateEndpointSubnetPrefix: privateEndpointSubnetPrefix
+    eventHubNamespaceId: eventHubs.outputs.namespaceId
+    storageAccountId: storage.outputs.id
+    adxClusterId: adx.outputs.clusterId
   }
 }
 
@@ -318,6 +349,7 @@ module functionApp 'modules/functionapp.bicep' = {
     deadLetterMaxBytes: deadLetterMaxBytes
     estimateTokens: estimateTokens
     policyMappingFile: policyMappingFile
+    virtualNetworkSubnetId: privateNetwork ? network.outputs.appSubnetId : ''
   }
   dependsOn: [
     // The app starts reading as soon as it exists: its roles come first.
@@ -412,3 +444,5 @@ output EVENTHUB_CONSUMER_GROUP string = eventHubs.outputs.consumerGroupName
 output AZURE_STORAGE_ACCOUNT_NAME string = storage.outputs.name
 output DEAD_LETTER_CONTAINER string = storage.outputs.deadLetterContainerName
 output APPLICATIONINSIGHTS_CONNECTION_STRING string = monitoring.outputs.connectionString
+output PRIVATE_NETWORK bool = privateNetwork
+output AZURE_VNET_NAME string = privateNetwork ? network.outputs.name : ''

@@ -12,6 +12,9 @@ param skuCapacity int
 
 param enableStreamingIngest bool
 
+@description('Private network option: public network access off (query and ingestion through the private endpoint).')
+param privateNetwork bool
+
 resource cluster 'Microsoft.Kusto/clusters@2024-04-13' = {
   name: clusterName
   location: location
@@ -31,7 +34,7 @@ resource cluster 'Microsoft.Kusto/clusters@2024-04-13' = {
     enablePurge: false
     // Auto-stop would stop a dev cluster that is only ingested into, never queried.
     enableAutoStop: false
-    publicNetworkAccess: 'Enabled'
+    publicNetworkAccess: privateNetwork ? 'Disabled' : 'Enabled'
     restrictOutboundNetworkAccess: 'Disabled'
   }
 }

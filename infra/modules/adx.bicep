@@ -25,6 +25,9 @@ param skuCapacity int
 @description('Streaming ingestion must be enabled on the cluster when the app uses streaming or managed mode.')
 param enableStreamingIngest bool
 
+@description('Private network option: a new cluster gets public network access off (an existing one is left as it is).')
+param privateNetwork bool
+
 param databaseName string
 
 @description('Client id of the app\'s user-assigned identity: Ingestor on the database.')
@@ -46,6 +49,7 @@ module newCluster 'adx-cluster.bicep' = if (!useExistingCluster) {
     skuTier: skuTier
     skuCapacity: skuCapacity
     enableStreamingIngest: enableStreamingIngest
+    privateNetwork: privateNetwork
   }
 }
 

@@ -36,6 +36,9 @@ param captureContainerName string
 @description('Name of the namespace-level rule that APIM diagnostic settings stream with.')
 param apimDiagnosticsRuleName string
 
+@description('Private network option: public network access off, trusted Microsoft services (APIM diagnostic settings through Azure Monitor) still allowed.')
+param privateNetwork bool
+
 // Capture: Avro files every 5 minutes or 300 MB, written with the user-assigned identity.
 var capture = {
   enabled: true
@@ -77,7 +80,22 @@ resource namespace 'Microsoft.EventHub/namespaces@2024-01-01' = {
     // Diagnostic settings stream with a shared access (SAS) rule: Azure Monitor documents no
     // identity-based alternative, so SAS stays enabled; the app itself connects by identity only.
     disableLocalAuth: false
-    publicNetworkAccess: 'Enabled'
+    publicNetworkAccess: privateNetwork ? 'Disabled' : 'Enabled'
+  }
+}
+
+// Private network: deny the public endpoint, except for trusted Microsoft services. Azure Monitor
+// (the APIM diagnostic setting) is one of them, and it is how GatewayLogs reach a namespace with no
+// public access (learn.microsoft.com/azure/event-hubs/network-security, trusted services).
+resource networkRules 'Microsoft.EventHub/namespaces/networkRuleSets@2024-01-01' = if (privateNetwork) {
+  parent: namespace
+  name: 'default'
+  properties: {
+    publicNetworkAccess: 'Disabled'
+    defaultAction: 'Deny'
+    trustedServiceAccessEnabled: true
+    ipRules: []
+    virtualNetworkRules: []
   }
 }
 

@@ -75,6 +75,9 @@ param estimateTokens bool
 @description('Mapping file for log-to-eventhub payloads; empty: the packaged schemas/log_to_eventhub.toml.')
 param policyMappingFile string
 
+@description('Subnet for virtual network integration (outbound, delegated to Microsoft.App/environments); empty: none.')
+param virtualNetworkSubnetId string = ''
+
 resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
   name: planName
   location: location
@@ -115,6 +118,9 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
     httpsOnly: true
     clientCertEnabled: false
     publicNetworkAccess: 'Enabled'
+    // Private network: outbound traffic (Event Hubs, storage, ADX) leaves through the integration
+    // subnet and resolves the private endpoints through the linked zones.
+    virtualNetworkSubnetId: empty(virtualNetworkSubnetId) ? null : virtualNetworkSubnetId
     siteConfig: {
       minTlsVersion: '1.2'
       ftpsState: 'Disabled'

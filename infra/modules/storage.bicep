@@ -19,6 +19,9 @@ param deadLetterDeleteAfterDays int
 param captureEnabled bool
 param captureContainerName string
 
+@description('Private network option: public network access off (reached through private endpoints only).')
+param privateNetwork bool
+
 resource account 'Microsoft.Storage/storageAccounts@2023-05-01' = {
   name: storageAccountName
   location: location
@@ -35,9 +38,11 @@ resource account 'Microsoft.Storage/storageAccounts@2023-05-01' = {
     defaultToOAuthAuthentication: true
     minimumTlsVersion: 'TLS1_2'
     supportsHttpsTrafficOnly: true
-    publicNetworkAccess: 'Enabled'
+    // Private network: no public endpoint at all. `azd deploy` (the package upload) and `redrive`
+    // then run from inside the network (infra/README.md).
+    publicNetworkAccess: privateNetwork ? 'Disabled' : 'Enabled'
     networkAcls: {
-      defaultAction: 'Allow'
+      defaultAction: privateNetwork ? 'Deny' : 'Allow'
       bypass: 'AzureServices'
     }
   }

@@ -7,6 +7,8 @@ holding the source text everywhere else.
 
 from __future__ import annotations
 
+import re
+import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cache
@@ -185,3 +187,28 @@ def module_calls(path: Path) -> list[tuple[str, Path, set[str]]]:
         params = object_value(body).get("params", {})
         calls.append((_text(node.named_children[0]), target, set(params)))
     return calls
+
+
+_OPTION_VALUE = r"('[^'\n]*'|[A-Za-z0-9_.]+)"
+
+
+def render_option(text: str, name: str, *, on: bool) -> str:
+    """A template with a bool option fixed: ``name ? a : b`` becomes ``a`` (on) or ``b`` (off).
+
+    checkov evaluates no Bicep expression: a property written as a conditional is neither seen
+    as on nor as off. Templates write every value an option decides as ``option ? literal :
+    literal``, so that a rendering with the option fixed can be scanned for real.
+    """
+    pattern = re.compile(rf"\b{re.escape(name)} \? {_OPTION_VALUE} : {_OPTION_VALUE}")
+    text = pattern.sub(lambda m: m.group(1 if on else 2), text)
+    default = re.compile(rf"^(param {re.escape(name)} bool = )(true|false)$", re.MULTILINE)
+    return default.sub(lambda m: m.group(1) + ("true" if on else "false"), text)
+
+
+def render_tree(destination: Path, name: str, *, on: bool) -> Path:
+    """infra/ (and kusto/, which templates load) copied to ``destination`` with an option fixed."""
+    shutil.copytree(INFRA_DIR, destination / "infra")
+    shutil.copytree(INFRA_DIR.parent / "kusto", destination / "kusto")
+    for path in (destination / "infra").rglob("*.bicep"):
+        path.write_text(render_option(path.read_text(encoding="utf-8"), name, on=on), "utf-8")
+    return destination / "infra"
