@@ -1,0 +1,448 @@
+"""Simulated time through the Functions batch path: partitions, the trigger's retries, an outage.
+
+A discrete-event model of what the Functions host does with an Event Hub, run on the real batch
+path (``run_batch``, the real ``AdxSink`` with queued ingestion and status tracking, Azurite, the
+local Data Management endpoint of ``tests/adx_world.py``):
+
+* events arrive at their simulated times, spread over the hub's partitions (round robin: the APIM
+  diagnostic setting sends no partition key);
+* one reader per partition (Event Hubs' rule) forms batches as host.json says
+  (``maxEventBatchSize``, ``minEventBatchSize``, ``maxWaitTime``) and takes the next batch only
+  when the previous one is checkpointed, so each partition keeps its order;
+* a batch whose sink fails transiently is replayed by the trigger's retry policy (function_app.py:
+  exponential backoff, 10 s doubling to at most 15 minutes, 5 retries); on the last attempt the sink
+  keeps it in the dead-letter container and the partition moves on;
+* inside an invocation the sink retries with backoff (``ADX_RETRIES``), sleeping in simulated time;
+* between ``outage_start`` and ``outage_end`` (simulated time) the local endpoint answers every Data
+  Management command with 429 or 503. Every ingestion asks the endpoint (the SDK's one-hour cache
+  of ingestion resources is turned off, and its own throttling backoff does not sleep), so every
+  ingestion in the window sees the outage: the worst case;
+* processing takes the wall-clock time the real batch path takes here; simulated time only
+  replaces waiting (arrivals, backoff, retries).
+
+What the sink queued is recorded at the client (the payload the SDK accepted); ``delivered``
+holds (table, RecordId, row) for each, from normal ingestion and from ``redrive`` afterwards.
+"""
+
+from __future__ import annotations
+
+import gzip
+import heapq
+import json
+import time
+from collections import Counter, deque
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from ingest.batch import run_batch
+from ingest.config import CaptureMode, CoreSettings
+from ingest.core.pipeline import Pipeline
+from ingest.errors import TransientIngestError
+from ingest.model import EventInput, EventMeta
+from ingest.schema import DEAD_LETTER_TABLE, LANDING_TABLE
+from ingest.sinks import adx
+from tests.adx_world import DEAD_LETTERS, dm_answer
+from tests.azurite import Azurite
+from tests.kusto_endpoint import KustoEndpoint, error_reply
+
+ROOT = Path(__file__).resolve().parents[1]
+
+MAX_RETRIES = 5
+RETRY_MIN_SECONDS = 10.0
+RETRY_MAX_SECONDS = 900.0
+"""function_app.py's retry policy (exponential_backoff, 5 retries, 00:00:10 to 00:15:00)."""
+
+LINEAGE = frozenset(
+    {"EventPartitionId", "EventSequenceNumber", "EventOffset", "EventEnqueuedTime", "IngestedAt"}
+)
+"""Columns that say where a copy of an event came from: a duplicate event differs only there."""
+
+ADX_RETRIES = 3
+ADX_RETRY_BASE_SECONDS = 1.0
+"""The app's defaults (ADX_RETRIES, ADX_RETRY_BASE_SECONDS)."""
+
+
+def host_batching() -> tuple[int, int, float]:
+    """(maxEventBatchSize, minEventBatchSize, maxWaitTime seconds) from host.json."""
+    hubs = json.loads((ROOT / "host.json").read_text(encoding="utf-8"))["extensions"]["eventHubs"]
+    hours, minutes, seconds = (float(x) for x in hubs["maxWaitTime"].split(":"))
+    wait = hours * 3600 + minutes * 60 + seconds
+    return int(hubs["maxEventBatchSize"]), int(hubs["minEventBatchSize"]), wait
+
+
+def retry_delay(retry: int) -> float:
+    """Delay before the trigger's retry number ``retry`` (1-based)."""
+    return min(RETRY_MIN_SECONDS * 2 ** (retry - 1), RETRY_MAX_SECONDS)
+
+
+@dataclass
+class Clock:
+    """Simulated seconds since the start of the run."""
+
+    now: float = 0.0
+
+
+@dataclass
+class Outage:
+    """A window of simulated time in which the Data Management endpoint refuses everything."""
+
+    start: float
+    end: float
+    refused: int = 0
+
+    def active(self, now: float) -> bool:
+        return self.start <= now < self.end
+
+
+def outage_answer(storage: Azurite, clock: Clock, outage: Outage) -> Any:
+    """The endpoint's answers: 429 and 503 in turn inside the window, Azurite resources outside."""
+    healthy = dm_answer(storage)
+
+    def answer(request: Any) -> tuple[int, dict[str, Any]]:
+        if outage.active(clock.now):
+            outage.refused += 1
+            if outage.refused % 2:
+                return error_reply(429, "TooManyRequests", "ADX is throttling", permanent=False)
+            return error_reply(503, "ServiceUnavailable", "ADX is unavailable", permanent=False)
+        reply: tuple[int, dict[str, Any]] = healthy(request)
+        return reply
+
+    return answer
+
+
+class RecordingClient:
+    """The real queued ingest client; remembers each payload it accepted (table, rows)."""
+
+    def __init__(self, client: Any, delivered: list[tuple[str, str, bytes]], via: list[str]):
+        self.client = client
+        self.delivered = delivered
+        self.via = via
+        """``via[0]``: 'ingest' or 'redrive', what the next accepted payloads count as."""
+
+    def ingest_from_stream(self, stream: Any, properties: Any) -> Any:
+        data = stream.stream.getvalue()
+        result = self.client.ingest_from_stream(stream, properties)
+        for line in gzip.decompress(data).splitlines():
+            row = orjson.loads(line)
+            self.delivered.append((properties.table, str(row["RecordId"]), line))
+        self.via.append(f"{properties.table}:{self.via[0]}")
+        return result
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.client, name)
+
+
+def worst_case_client(endpoint: KustoEndpoint) -> Any:
+    """A queued ingest client that asks the endpoint for every ingestion and never sleeps."""
+    from azure.kusto.data.exceptions import KustoThrottlingError
+    from tenacity import Retrying, retry_if_exception_type, stop_after_attempt
+
+    client = adx.ingest_client("queued", endpoint.url, endpoint.url, None)
+    manager = client._resource_manager
+    manager._refresh_period = timedelta(0)
+    manager._retryer = Retrying(
+        retry=retry_if_exception_type(KustoThrottlingError),
+        stop=stop_after_attempt(4),
+        reraise=True,
+    )
+    return client
+
+
+@dataclass
+class Arrival:
+    """One event on its way to a partition."""
+
+    at: float
+    partition: int
+    body: bytes
+
+
+@dataclass
+class Partition:
+    """One partition and its reader."""
+
+    index: int
+    buffer: deque[tuple[float, int, bytes]] = field(default_factory=deque)
+    """(arrival, sequence number, body) not yet taken."""
+    next_sequence: int = 0
+    checkpoint: int = -1
+    """Last sequence number checkpointed."""
+    busy_until: float = 0.0
+    wake_at: float | None = None
+    """The reader's one pending wake-up."""
+    retry: tuple[list[tuple[float, int, bytes]], int] | None = None
+    """A batch waiting for its next attempt, and that attempt's number (1 = first retry)."""
+
+
+@dataclass
+class DayReport:
+    """What a run did, in simulated and wall-clock time."""
+
+    events: int = 0
+    records: int = 0
+    rows: int = 0
+    dead_letters: int = 0
+    bytes: int = 0
+    batches: int = 0
+    attempts: int = 0
+    failed_attempts: int = 0
+    kept_batches: int = 0
+    kept_payloads: int = 0
+    redriven: int = 0
+    redrive_failed: int = 0
+    refused_commands: int = 0
+    lag: list[float] = field(default_factory=list)
+    """Per event: checkpoint time minus arrival time (simulated seconds)."""
+    backlog_drained_at: float | None = None
+    """When the last event that arrived before the outage's end was checkpointed."""
+    order_violations: int = 0
+    wall_seconds: float = 0.0
+    simulated_seconds: float = 0.0
+    expected: dict[tuple[str, str], bytes] = field(default_factory=dict)
+    """(table, RecordId) -> row, from each batch's last attempt: what the pipeline produced."""
+    produced: Counter[tuple[str, str]] = field(default_factory=Counter)
+    """How many rows the pipeline produced per (table, RecordId): more than one when the traffic
+    itself repeats an event (Event Hubs and APIM deliver at least once)."""
+
+
+def arrivals(
+    chunks: Iterable[tuple[float, float, list[bytes]]], partitions: int
+) -> Iterator[Arrival]:
+    """Events of each (start, seconds, bodies) chunk spread evenly over its span (the simulator's
+    calls are a Poisson process at a constant rate), round robin over the partitions."""
+    index = 0
+    for start, seconds, bodies in chunks:
+        gap = seconds / max(len(bodies), 1)
+        for position, body in enumerate(bodies):
+            yield Arrival(start + position * gap, index % partitions, body)
+            index += 1
+
+
+class Day:
+    """Runs events through the batch path in simulated time."""
+
+    def __init__(
+        self,
+        storage: Azurite,
+        endpoint: KustoEndpoint,
+        *,
+        outage: Outage,
+        partitions: int = 4,
+        capture: CaptureMode = CaptureMode.NONE,
+    ) -> None:
+        self.storage = storage
+        self.endpoint = endpoint
+        self.clock = Clock()
+        self.outage = outage
+        self.partitions = [Partition(i) for i in range(partitions)]
+        self.pipeline = Pipeline(CoreSettings(capture_text=capture))
+        self.delivered: list[tuple[str, str, bytes]] = []
+        self.via = ["ingest"]
+        endpoint.answer = outage_answer(storage, self.clock, outage)
+        self.client = RecordingClient(worst_case_client(endpoint), self.delivered, self.via)
+        container = adx.dead_letter_container(storage.connection_string, "", DEAD_LETTERS, None)
+        self.sink = adx.AdxSink(
+            self.client,
+            "apimlogs",
+            adx.DeadLetterStore(container),
+            retries=ADX_RETRIES,
+            retry_base_seconds=ADX_RETRY_BASE_SECONDS,
+            sleep=self._sleep,
+            track_status=True,
+        )
+        self.max_batch, self.min_batch, self.max_wait = host_batching()
+        self.report = DayReport()
+        self.wakeups: list[tuple[float, int]] = []
+        """(time, partition) at which a reader looks at its buffer."""
+        self.start = datetime(2025, 10, 1, tzinfo=UTC)
+
+    def _sleep(self, seconds: float) -> None:
+        self.clock.now += seconds
+
+    def _wake(self, part: Partition, at: float) -> None:
+        """Have a partition's reader look at its buffer at ``at`` (one pending wake-up each)."""
+        if part.wake_at is None or at < part.wake_at:
+            part.wake_at = at
+            heapq.heappush(self.wakeups, (at, part.index))
+
+    def run(self, events: Iterable[Arrival]) -> DayReport:
+        """Every event through the batch path; returns when every partition is drained."""
+        started = time.perf_counter()
+        source = iter(events)
+        upcoming = next(source, None)
+        while True:
+            # Arrivals come first, up to the earliest wake-up (all of them, if nobody waits).
+            horizon = self.wakeups[0][0] if self.wakeups else None
+            if upcoming is not None and (horizon is None or upcoming.at <= horizon):
+                part = self.partitions[upcoming.partition]
+                part.buffer.append((upcoming.at, part.next_sequence, upcoming.body))
+                part.next_sequence += 1
+                self.report.events += 1
+                self.report.bytes += len(upcoming.body)
+                if len(part.buffer) == 1 or len(part.buffer) >= self.min_batch:
+                    self._wake(part, max(upcoming.at, part.busy_until))
+                upcoming = next(source, None)
+                continue
+            if not self.wakeups:
+                break
+            now, index = heapq.heappop(self.wakeups)
+            part = self.partitions[index]
+            if part.wake_at != now:
+                continue  # superseded by an earlier wake-up
+            part.wake_at = None
+            if now < part.busy_until:
+                self._wake(part, part.busy_until)
+                continue
+            if part.retry is not None:
+                batch, attempt = part.retry
+                part.retry = None
+                self._attempt(part, batch, attempt, now)
+                continue
+            if not part.buffer:
+                continue
+            oldest = part.buffer[0][0]
+            waiting = len(part.buffer) < self.min_batch and now < oldest + self.max_wait
+            if waiting and upcoming is not None:
+                self._wake(part, oldest + self.max_wait)
+                continue
+            take = min(len(part.buffer), self.max_batch)
+            batch = [part.buffer.popleft() for _ in range(take)]
+            self._attempt(part, batch, 0, now)
+        self.report.wall_seconds = time.perf_counter() - started
+        self.report.refused_commands = self.outage.refused
+        return self.report
+
+    def _attempt(
+        self,
+        part: Partition,
+        batch: list[tuple[float, int, bytes]],
+        attempt: int,
+        now: float,
+    ) -> None:
+        final = attempt == MAX_RETRIES
+        inputs = [
+            EventInput(
+                body,
+                EventMeta(
+                    str(part.index),
+                    sequence,
+                    str(sequence * 1024),
+                    (self.start + timedelta(seconds=arrived)).isoformat(),
+                ),
+            )
+            for arrived, sequence, body in batch
+        ]
+        if batch[0][1] != part.checkpoint + 1:
+            self.report.order_violations += 1
+        self.clock.now = now
+        kept_before = len(self.sink.kept)
+        self.report.attempts += 1
+        began = time.perf_counter()
+        try:
+            result = run_batch(self.pipeline, self.sink, inputs, final_attempt=final)
+        except TransientIngestError:
+            done = self.clock.now + (time.perf_counter() - began)
+            self.report.failed_attempts += 1
+            part.retry = (batch, attempt + 1)
+            part.busy_until = done + retry_delay(attempt + 1)
+            self._wake(part, part.busy_until)
+            return
+        done = self.clock.now + (time.perf_counter() - began)
+        part.checkpoint = batch[-1][1]
+        part.busy_until = done
+        self.report.batches += 1
+        self.report.records += result.records
+        self.report.rows += len(result.rows)
+        self.report.dead_letters += len(result.dead_letters)
+        for table, rows in ((LANDING_TABLE, result.rows), (DEAD_LETTER_TABLE, result.dead_letters)):
+            for row in rows:
+                key = (table, str(row["RecordId"]))
+                self.report.expected[key] = orjson.dumps(row)
+                self.report.produced[key] += 1
+        kept = len(self.sink.kept) - kept_before
+        if kept:
+            self.report.kept_batches += 1
+            self.report.kept_payloads += kept
+        self.report.lag.extend(done - arrived for arrived, _, _ in batch)
+        before_end = any(arrived < self.outage.end for arrived, _, _ in batch)
+        drained = self.report.backlog_drained_at
+        if before_end and (drained is None or done > drained):
+            self.report.backlog_drained_at = done
+        self.report.simulated_seconds = max(self.report.simulated_seconds, done)
+        if part.buffer:
+            self._wake(part, done)
+
+    def redrive(self) -> tuple[int, int]:
+        """After the outage: re-ingest every kept batch (the endpoint healthy again)."""
+        self.clock.now = max(self.clock.now, self.outage.end, self.report.simulated_seconds)
+        self.via[0] = "redrive"
+        lines: list[str] = []
+        done, failed = adx.redrive(self.sink, lines.append)
+        self.via[0] = "ingest"
+        self.report.redriven, self.report.redrive_failed = done, failed
+        return done, failed
+
+
+@dataclass(frozen=True)
+class Accounting:
+    """Where every expected record ended, and how often it was delivered."""
+
+    expected: int
+    delivered_once_or_more: int
+    missing: int
+    unexpected: int
+    duplicate_deliveries: int
+    """Deliveries of a (table, RecordId) already delivered, whatever the cause."""
+    redeliveries: int
+    """Deliveries beyond what the pipeline produced: replays of a batch after a partial success."""
+    conflicting_duplicates: int
+    """RecordIds delivered more than once with different content (would break dedup)."""
+    by_redrive: int
+    """Records whose first delivery was by redrive (they sat in a kept batch)."""
+
+
+def account(
+    report: DayReport, delivered: list[tuple[str, str, bytes]], redrive_from: int
+) -> Accounting:
+    """Compare what was delivered with what the pipeline produced."""
+    seen: dict[tuple[str, str], bytes] = {}
+    counts: Counter[tuple[str, str]] = Counter()
+    duplicates = conflicts = by_redrive = 0
+    for index, (table, record_id, line) in enumerate(delivered):
+        key = (table, record_id)
+        counts[key] += 1
+        if key in seen:
+            duplicates += 1
+            first, again = orjson.loads(seen[key]), orjson.loads(line)
+            if {k: v for k, v in first.items() if k not in LINEAGE} != {
+                k: v for k, v in again.items() if k not in LINEAGE
+            }:
+                conflicts += 1
+            continue
+        seen[key] = line
+        if index >= redrive_from:
+            by_redrive += 1
+    expected = set(report.expected)
+    return Accounting(
+        expected=len(expected),
+        delivered_once_or_more=len(expected & set(seen)),
+        missing=len(expected - set(seen)),
+        unexpected=len(set(seen) - expected),
+        duplicate_deliveries=duplicates,
+        redeliveries=sum(max(0, n - report.produced[key]) for key, n in counts.items()),
+        conflicting_duplicates=conflicts,
+        by_redrive=by_redrive,
+    )
+
+
+def percentile(values: list[float], q: float) -> float:
+    """The q-th quantile (0..1) of values, nearest rank."""
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
