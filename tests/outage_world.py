@@ -27,6 +27,7 @@ holds (table, RecordId, row) for each, from normal ingestion and from ``redrive`
 from __future__ import annotations
 
 import gzip
+import hashlib
 import heapq
 import json
 import time
@@ -61,6 +62,17 @@ LINEAGE = frozenset(
     {"EventPartitionId", "EventSequenceNumber", "EventOffset", "EventEnqueuedTime", "IngestedAt"}
 )
 """Columns that say where a copy of an event came from: a duplicate event differs only there."""
+
+Fingerprint = tuple[bytes, int]
+"""A row without its lineage, hashed, and its TotalTokens (what the KPI check adds up)."""
+
+
+def fingerprint(row: dict[str, Any]) -> Fingerprint:
+    """A row's content (lineage aside) as a digest, and its token count."""
+    content = {k: v for k, v in row.items() if k not in LINEAGE}
+    digest = hashlib.blake2b(orjson.dumps(content, option=orjson.OPT_SORT_KEYS), digest_size=16)
+    return digest.digest(), int(row.get("TotalTokens") or 0)
+
 
 ADX_RETRIES = 3
 ADX_RETRY_BASE_SECONDS = 1.0
@@ -115,10 +127,14 @@ def outage_answer(storage: Azurite, clock: Clock, outage: Outage) -> Any:
     return answer
 
 
+Delivery = tuple[str, str, Fingerprint]
+"""(table, RecordId, fingerprint) of a row the ingest client accepted."""
+
+
 class RecordingClient:
     """The real queued ingest client; remembers each payload it accepted (table, rows)."""
 
-    def __init__(self, client: Any, delivered: list[tuple[str, str, bytes]], via: list[str]):
+    def __init__(self, client: Any, delivered: list[Delivery], via: list[str]):
         self.client = client
         self.delivered = delivered
         self.via = via
@@ -129,7 +145,7 @@ class RecordingClient:
         result = self.client.ingest_from_stream(stream, properties)
         for line in gzip.decompress(data).splitlines():
             row = orjson.loads(line)
-            self.delivered.append((properties.table, str(row["RecordId"]), line))
+            self.delivered.append((properties.table, str(row["RecordId"]), fingerprint(row)))
         self.via.append(f"{properties.table}:{self.via[0]}")
         return result
 
@@ -203,7 +219,7 @@ class DayReport:
     order_violations: int = 0
     wall_seconds: float = 0.0
     simulated_seconds: float = 0.0
-    expected: dict[tuple[str, str], bytes] = field(default_factory=dict)
+    expected: dict[tuple[str, str], Fingerprint] = field(default_factory=dict)
     """(table, RecordId) -> row, from each batch's last attempt: what the pipeline produced."""
     produced: Counter[tuple[str, str]] = field(default_factory=Counter)
     """How many rows the pipeline produced per (table, RecordId): more than one when the traffic
@@ -241,7 +257,7 @@ class Day:
         self.outage = outage
         self.partitions = [Partition(i) for i in range(partitions)]
         self.pipeline = Pipeline(CoreSettings(capture_text=capture))
-        self.delivered: list[tuple[str, str, bytes]] = []
+        self.delivered: list[Delivery] = []
         self.via = ["ingest"]
         endpoint.answer = outage_answer(storage, self.clock, outage)
         self.client = RecordingClient(worst_case_client(endpoint), self.delivered, self.via)
@@ -362,7 +378,7 @@ class Day:
         for table, rows in ((LANDING_TABLE, result.rows), (DEAD_LETTER_TABLE, result.dead_letters)):
             for row in rows:
                 key = (table, str(row["RecordId"]))
-                self.report.expected[key] = orjson.dumps(row)
+                self.report.expected[key] = fingerprint(dict(row))
                 self.report.produced[key] += 1
         kept = len(self.sink.kept) - kept_before
         if kept:
@@ -406,25 +422,20 @@ class Accounting:
     """Records whose first delivery was by redrive (they sat in a kept batch)."""
 
 
-def account(
-    report: DayReport, delivered: list[tuple[str, str, bytes]], redrive_from: int
-) -> Accounting:
+def account(report: DayReport, delivered: list[Delivery], redrive_from: int) -> Accounting:
     """Compare what was delivered with what the pipeline produced."""
-    seen: dict[tuple[str, str], bytes] = {}
+    seen: dict[tuple[str, str], Fingerprint] = {}
     counts: Counter[tuple[str, str]] = Counter()
     duplicates = conflicts = by_redrive = 0
-    for index, (table, record_id, line) in enumerate(delivered):
+    for index, (table, record_id, print_) in enumerate(delivered):
         key = (table, record_id)
         counts[key] += 1
         if key in seen:
             duplicates += 1
-            first, again = orjson.loads(seen[key]), orjson.loads(line)
-            if {k: v for k, v in first.items() if k not in LINEAGE} != {
-                k: v for k, v in again.items() if k not in LINEAGE
-            }:
+            if seen[key][0] != print_[0]:
                 conflicts += 1
             continue
-        seen[key] = line
+        seen[key] = print_
         if index >= redrive_from:
             by_redrive += 1
     expected = set(report.expected)
@@ -438,6 +449,23 @@ def account(
         conflicting_duplicates=conflicts,
         by_redrive=by_redrive,
     )
+
+
+def kpis(rows: Iterable[Fingerprint]) -> tuple[int, int]:
+    """(rows, total tokens): what a KPI over one row per (table, RecordId) adds up."""
+    count = total = 0
+    for _, tokens in rows:
+        count += 1
+        total += tokens
+    return count, total
+
+
+def dedup(delivered: Iterable[Delivery]) -> list[Fingerprint]:
+    """One row per (table, RecordId), as the dedup views keep."""
+    rows: dict[tuple[str, str], Fingerprint] = {}
+    for table, record_id, print_ in delivered:
+        rows.setdefault((table, record_id), print_)
+    return list(rows.values())
 
 
 def percentile(values: list[float], q: float) -> float:

@@ -35,6 +35,8 @@ from tests.outage_world import (
     Outage,
     account,
     arrivals,
+    dedup,
+    kpis,
     percentile,
 )
 
@@ -115,24 +117,5 @@ def test_an_outage_loses_nothing_and_duplicates_nothing_in_the_kpis(clean: Azuri
     ).get_container_client(DEAD_LETTERS)
     assert [b.name for b in container.list_blobs() if not b.name.startswith("pending/")] == []
     # KPIs over the deduplicated rows equal the KPIs of what the pipeline produced.
-    assert tokens(dedup(day.delivered)) == tokens(report.expected.values())
+    assert kpis(dedup(day.delivered)) == kpis(report.expected.values())
     assert drained >= 0
-
-
-def dedup(delivered: list[tuple[str, str, bytes]]) -> list[bytes]:
-    """One row per (table, RecordId), as the dedup views keep."""
-    rows: dict[tuple[str, str], bytes] = {}
-    for table, record_id, line in delivered:
-        rows.setdefault((table, record_id), line)
-    return list(rows.values())
-
-
-def tokens(rows: object) -> tuple[int, int]:
-    """(landing rows, total tokens) over rows."""
-    count = total = 0
-    for line in rows:  # type: ignore[attr-defined]
-        row = orjson.loads(line)
-        if "TotalTokens" in row:
-            count += 1
-            total += int(row.get("TotalTokens") or 0)
-    return count, total
