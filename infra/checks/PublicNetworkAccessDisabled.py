@@ -1,5 +1,4 @@
-"""CKV_APIMADX_5: Event Hubs namespaces and their network rules, and ADX clusters, take no public
-traffic.
+"""CKV_APIMADX_5: Event Hubs namespaces, their network rules and ADX clusters: no public traffic.
 
 checkov has Bicep checks for the storage account's public access (CKV_AZURE_59) and default
 network rule (CKV_AZURE_35) but none for Event Hubs or ADX. The templates are public by default;
