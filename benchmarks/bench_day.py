@@ -32,6 +32,7 @@ import os
 import platform
 import sys
 import time
+from collections import deque
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -44,6 +45,9 @@ from ingest.commands.simulate import DEFAULT_START, simulate
 
 DEMO_CALLS_PER_MINUTE = 5.0
 """`make demo`: `python -m ingest simulate --rate 5` (calls per minute)."""
+
+AHEAD = 2
+"""Chunks of traffic generated ahead of the batch path."""
 
 ADX_BATCHING_SECONDS = 30.0
 """kusto/40_policies.kql: the ingestion batching policy's time limit."""
@@ -67,7 +71,15 @@ def chunks(hours: float, rate: float, minutes: float, seed: int) -> Iterator[Any
         start += step
     context = multiprocessing.get_context("spawn")
     with context.Pool(1) as pool:
-        yield from pool.imap(_chunk, jobs)
+        # At most AHEAD chunks wait in memory (a day at 100x is gigabytes of bodies).
+        pending = deque(pool.apply_async(_chunk, (job,)) for job in jobs[:AHEAD])
+        for job in [*jobs[AHEAD:], None]:
+            chunk: tuple[float, float, list[bytes]] = pending.popleft().get()
+            if job is not None:
+                pending.append(pool.apply_async(_chunk, (job,)))
+            yield chunk
+        while pending:
+            yield pending.popleft().get()
 
 
 def run_scale(scale: float, args: argparse.Namespace) -> dict[str, Any]:
