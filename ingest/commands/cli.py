@@ -479,6 +479,9 @@ def build_parser() -> argparse.ArgumentParser:
     _simulate_parser(verbs)
     _replay_parser(verbs)
     _store_parsers(verbs)
+    from ingest.commands.size import add_size_parser
+
+    add_size_parser(verbs)
     return parser
 
 
