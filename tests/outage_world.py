@@ -42,6 +42,7 @@ import orjson
 
 from ingest.batch import run_batch
 from ingest.config import CaptureMode, CoreSettings
+from ingest.core.coerce import format_datetime
 from ingest.core.pipeline import Pipeline
 from ingest.errors import TransientIngestError
 from ingest.model import EventInput, EventMeta
@@ -348,7 +349,8 @@ class Day:
                     str(part.index),
                     sequence,
                     str(sequence * 1024),
-                    (self.start + timedelta(seconds=arrived)).isoformat(),
+                    # As function_app.event_inputs writes it (ISO 8601 UTC, 7 digits, Z).
+                    format_datetime(self.start + timedelta(seconds=arrived)),
                 ),
             )
             for arrived, sequence, body in batch
