@@ -35,6 +35,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from ingest.commands.simulate import DEFAULT_START, simulate
+from ingest.core.coerce import format_datetime
 
 
 def _rss_kb() -> int:
@@ -75,7 +76,7 @@ def _worker(job: dict[str, Any], out: Any) -> None:
                     "0",
                     sequence,
                     str(sequence * 1024),
-                    (enqueued + timedelta(seconds=sequence)).isoformat(),
+                    format_datetime(enqueued + timedelta(seconds=sequence)),
                 )
                 batch.append(EventInput(body, meta))
                 sequence += 1
