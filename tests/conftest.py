@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +57,29 @@ def run_ingest(*args: str, timeout: int = 600) -> subprocess.CompletedProcess[st
     )
     assert done.returncode == 0, done.stderr
     return done
+
+
+@contextmanager
+def serving(db: Path) -> Iterator[tuple[str, str]]:
+    """``python -m ingest serve`` on a free port for the store at ``db``: (database, url)."""
+    server = subprocess.Popen(
+        [sys.executable, "-m", "ingest", "serve", "--db", str(db), "--port", "0"],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert server.stdout is not None
+        line = server.stdout.readline()
+        m = re.search(r"database `(\w+)` at (http://\S+)", line)
+        assert m, line + (
+            server.stderr.read() if server.poll() is not None and server.stderr else ""
+        )
+        yield m.group(1), m.group(2)
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
 
 
 def load_fixture(case: str) -> bytes:

@@ -13,7 +13,6 @@ import json
 import re
 import shutil
 import subprocess
-import sys
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import run_ingest
+from tests.conftest import run_ingest, serving
 
 pytestmark = pytest.mark.e2e
 
@@ -93,24 +92,8 @@ def offline(store: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, 
 def served(store: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     db = tmp_path_factory.mktemp("served") / "served.duckdb"
     shutil.copy(store, db)
-    server = subprocess.Popen(
-        [sys.executable, "-m", "ingest", "serve", "--db", str(db), "--port", "0"],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert server.stdout is not None
-        line = server.stdout.readline()
-        m = re.search(r" at (http://\S+)", line)
-        assert m, line + (
-            server.stderr.read() if server.poll() is not None and server.stderr else ""
-        )
-        yield m.group(1)
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
+    with serving(db) as (_, url):
+        yield url
 
 
 @pytest.fixture(scope="module")

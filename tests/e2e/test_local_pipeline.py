@@ -6,19 +6,16 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from ingest.commands.report import kpis
 from ingest.sinks.local.store import LocalSink
-from tests.conftest import run_ingest
+from tests.conftest import run_ingest, serving
 
 pytestmark = pytest.mark.e2e
 
-ROOT = Path(__file__).resolve().parents[2]
 EXACT = "UsageSource in ('response', 'stream', 'llm_log')"
 CALLS = "LlmCalls(datetime(1900-01-01), datetime(2100-01-01))"
 """Every call of the simulated period."""
@@ -124,36 +121,15 @@ def test_query_command_prints_json_rows(world: dict[str, Path]) -> None:
 
 
 def test_serve_answers_the_real_kusto_client(world: dict[str, Path], tmp_path: Path) -> None:
-    import re
 
     from azure.kusto.data import KustoClient, KustoConnectionStringBuilder
 
     db = tmp_path / "served.duckdb"
     shutil.copy(world["db"], db)
-    server = subprocess.Popen(
-        [sys.executable, "-m", "ingest", "serve", "--db", str(db), "--port", "0"],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert server.stdout is not None
-        line = server.stdout.readline()
-        m = re.search(r"database `(\w+)` at (http://\S+)", line)
-        assert m, line + (
-            server.stderr.read() if server.poll() is not None and server.stderr else ""
-        )
-        database, url = m.groups()
+    with serving(db) as (database, url):
         client = KustoClient(KustoConnectionStringBuilder.with_no_authentication(url))
-        result = client.execute(
-            database,
-            f"{CALLS} | summarize Calls = count() by SubscriptionId",
-        )
+        result = client.execute(database, f"{CALLS} | summarize Calls = count() by SubscriptionId")
         served = {row["SubscriptionId"]: row["Calls"] for row in result.primary_results[0]}
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
     truth = json.loads(world["truth"].read_text())
     calls: dict[str, int] = {}
     for u in truth["usage"]:
