@@ -27,7 +27,7 @@ import pytest
 
 from tests.infra import bicep
 from tests.infra.bicep import Expr
-from tests.infra.test_templates import REPO, run_checkov
+from tests.infra.test_templates import REPO, run_checkov, run_custom_checks
 
 pytestmark = pytest.mark.infra
 
@@ -328,17 +328,7 @@ def test_network_checks_fail_templates_that_break_them(tmp_path: Path) -> None:
     bad = tmp_path / "bad"
     bad.mkdir()
     (bad / "bad_network.bicep").write_text(BAD_NETWORK, encoding="utf-8")
-    report, stderr = run_checkov(
-        "--framework",
-        "bicep",
-        "--skip-download",
-        "-d",
-        str(bad),
-        "--external-checks-dir",
-        str(REPO / "infra" / "checks"),
-        "-c",
-        "CKV_APIMADX_5,CKV2_APIMADX_6,CKV_APIMADX_7",
-    )
+    report, stderr = run_custom_checks(bad, "CKV_APIMADX_5,CKV2_APIMADX_6,CKV_APIMADX_7")
     failed = {(c["check_id"], c["resource"]) for c in report["results"]["failed_checks"]}
     assert failed == {
         ("CKV_APIMADX_5", "Microsoft.EventHub/namespaces.openNamespace"),

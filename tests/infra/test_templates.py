@@ -192,6 +192,21 @@ def run_checkov(*args: str) -> tuple[dict[str, Any], str]:
     return report, completed.stderr
 
 
+def run_custom_checks(folder: Path, checks: str) -> tuple[dict[str, Any], str]:
+    """checkov on a folder of (deliberately bad) templates, with only the project's checks."""
+    return run_checkov(
+        "--framework",
+        "bicep",
+        "--skip-download",
+        "-d",
+        str(folder),
+        "--external-checks-dir",
+        str(REPO / "infra" / "checks"),
+        "-c",
+        checks,
+    )
+
+
 @pytest.fixture(scope="module")
 def checkov_report() -> tuple[dict[str, Any], str]:
     return run_checkov("--config-file", "infra/.checkov.yaml")
@@ -285,17 +300,7 @@ def test_custom_checks_fail_templates_that_break_them(tmp_path: Path) -> None:
         "resource database", "resource lonely"
     )
     (bad / "no_scripts.bicep").write_text(lonely.replace("/db'", "/lonely'"), encoding="utf-8")
-    report, stderr = run_checkov(
-        "--framework",
-        "bicep",
-        "--skip-download",
-        "-d",
-        str(bad),
-        "--external-checks-dir",
-        str(REPO / "infra" / "checks"),
-        "-c",
-        ",".join(CUSTOM_CHECKS),
-    )
+    report, stderr = run_custom_checks(bad, ",".join(CUSTOM_CHECKS))
     failed = {
         (c["check_id"], c["file_path"].rsplit("/", 1)[-1])
         for c in report["results"]["failed_checks"]
