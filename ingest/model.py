@@ -176,6 +176,8 @@ class LandingRow(TypedDict):
     EventOffset: str
     EventEnqueuedTime: str | None
     RecordIndex: int | None
+    CacheWriteTokens: int | None
+    UsageFlag: str
 
 
 class DeadLetterRow(TypedDict):

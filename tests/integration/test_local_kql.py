@@ -88,6 +88,7 @@ def test_llm_calls_attributes_prices_and_picks_the_exact_source() -> None:
     assert streamed == {
         "CallId": "7a2c9e15-3b4d-4f6a-8e1c-9d0b2a4c6e83",
         "CorrelationId": "7a2c9e15-3b4d-4f6a-8e1c-9d0b2a4c6e83",
+        "RequestId": "chatcmpl-AD1zqQk3mW8xN2v0pLr5tY7uI9oPa",
         "Timestamp": datetime(2024, 9, 30, 12, 34, 0, 2187),
         "SubscriptionId": "sub-finance-app",
         "ProductId": "ai-finance",
@@ -101,8 +102,15 @@ def test_llm_calls_attributes_prices_and_picks_the_exact_source() -> None:
         "TotalTokens": 43,
         "CachedTokens": None,
         "ReasoningTokens": None,
+        "CacheWriteTokens": None,
         "UsageSource": "llm_log",
+        "UsageFlag": "",
         "IsStreaming": True,
+        "Priced": True,
+        "InputCost": pytest.approx(26 * 2.50 / 1e6),
+        "CachedInputCost": 0.0,
+        "CacheWriteCost": 0.0,
+        "OutputCost": pytest.approx(17 * 10.00 / 1e6),
         "Cost": pytest.approx((26 * 2.50 + 17 * 10.00) / 1e6),
         "Currency": "USD",
     }
@@ -192,9 +200,9 @@ def test_every_declared_function_runs_locally() -> None:
 def test_calls_without_a_correlation_id_stay_apart() -> None:
     con = kusto_local.connect()
     (record,) = _landing("chat_nonstream")
-    # Two records logged without a CorrelationId (e.g. a gateway that does not set one).
-    first = {**record, "CorrelationId": "", "RecordId": "no-correlation-1"}
-    second = {**record, "CorrelationId": "", "RecordId": "no-correlation-2"}
+    # Two records logged without a CorrelationId or a response id (a gateway that sets neither).
+    first = {**record, "CorrelationId": "", "RequestId": "", "RecordId": "no-correlation-1"}
+    second = {**record, "CorrelationId": "", "RequestId": "", "RecordId": "no-correlation-2"}
     second["Timestamp"] = "2024-09-30T12:40:00.0000000Z"
     _ingest(con, [first, second])
     calls = _calls(con)

@@ -88,6 +88,18 @@ def connect(path: str = ":memory:") -> duckdb.DuckDBPyConnection:
         # to the file; each connection has its own, empty until a batch lands in it.
         kind = "TEMP TABLE" if name == LANDING_TABLE else "TABLE"
         con.execute(f'CREATE {kind} IF NOT EXISTS "{name}" ({columns})')
+        # A store made before a column was added gets it at the end, as `.create-merge` does.
+        present = {
+            row[0]
+            for row in con.execute(
+                "SELECT column_name FROM information_schema.columns WHERE table_name = ?", [name]
+            ).fetchall()
+        }
+        for column in schema.columns:
+            if column.name not in present:
+                con.execute(
+                    f'ALTER TABLE "{name}" ADD COLUMN "{column.name}" {DUCKDB_TYPES[column.type]}'
+                )
     for view, declared in local_views().items():
         source_columns = [c.name for c in load_table(declared.source).columns]
         sql = duckdb_kql.to_sql(declared.query, schema={declared.source: source_columns})
