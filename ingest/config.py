@@ -59,6 +59,10 @@ class CoreSettings:
     dead_letter_max_bytes: int = 65536
     estimate_tokens: bool = True
     policy_mapping_file: Path = DEFAULT_POLICY_MAPPING
+    fallback_time: str | None = None
+    """The time of a record that has none and no enqueued time (files read by the local tools:
+    ``--fallback-time``); without it such a record is a ``bad_timestamp`` dead letter. Events
+    from Event Hubs always have their enqueued time."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> CoreSettings:

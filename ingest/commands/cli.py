@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import sys
 from collections.abc import Sequence
@@ -25,7 +26,10 @@ def _settings(args: argparse.Namespace) -> CoreSettings:
         env["CAPTURE_TEXT"] = args.capture_text
     if args.mapping:
         env["POLICY_MAPPING_FILE"] = args.mapping
-    return CoreSettings.from_env(env)
+    settings = CoreSettings.from_env(env)
+    if getattr(args, "fallback_time", None):
+        settings = dataclasses.replace(settings, fallback_time=args.fallback_time)
+    return settings
 
 
 def cmd_flatten(args: argparse.Namespace) -> int:
@@ -347,6 +351,18 @@ def _start_time(text: str) -> str:
     return text
 
 
+def _fallback_time(text: str) -> str:
+    from ingest.core.coerce import TimestampError, to_datetime
+
+    try:
+        value = to_datetime(text, "--fallback-time")
+    except TimestampError:
+        value = None
+    if value is None:
+        raise argparse.ArgumentTypeError(f"`{text}` is not an ISO 8601 time")
+    return value
+
+
 def _inputs(parser: argparse.ArgumentParser, *, core: bool = True) -> None:
     parser.add_argument(
         "paths", nargs="+", metavar="PATH", help=".json, .jsonl, .avro (Capture) or -"
@@ -357,6 +373,11 @@ def _inputs(parser: argparse.ArgumentParser, *, core: bool = True) -> None:
         )
         parser.add_argument(
             "--mapping", help="log-to-eventhub mapping file (overrides POLICY_MAPPING_FILE)"
+        )
+        parser.add_argument(
+            "--fallback-time",
+            type=_fallback_time,
+            help="time (ISO 8601) of payloads that carry none: files have no enqueued time",
         )
 
 

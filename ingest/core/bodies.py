@@ -35,6 +35,7 @@ class Usage:
     total: int | None = None
     cached: int | None = None
     reasoning: int | None = None
+    cache_write: int | None = None
 
 
 def _count(value: Any) -> int | None:
@@ -64,11 +65,37 @@ def _detail(details: Any, key: str) -> int | None:
     return _count(details.get(key)) if isinstance(details, dict) else None
 
 
+ANTHROPIC_CACHE_KEYS = ("cache_read_input_tokens", "cache_creation_input_tokens")
+
+
+def anthropic_usage(counts: dict[str, Any]) -> Usage | None:
+    """Usage from Anthropic Messages API counts, in this project's meaning of each count.
+
+    Anthropic's ``input_tokens`` counts neither cache reads nor cache writes; here PromptTokens is
+    every input token billed (all three), CachedTokens the cache reads and CacheWriteTokens the
+    cache writes, as for the other families. No total is sent: it is derived downstream.
+    """
+    fresh = _count(counts.get("input_tokens"))
+    read = _count(counts.get("cache_read_input_tokens"))
+    write = _count(counts.get("cache_creation_input_tokens"))
+    completion = _count(counts.get("output_tokens"))
+    if fresh is None and completion is None:
+        return None
+    prompt = None
+    if fresh is not None:
+        prompt = fresh + (read or 0) + (write or 0)
+        if prompt > LONG_MAX:
+            raise FieldError(f"the input tokens of `{str(counts)[:80]}` are too many for a long")
+    return Usage(prompt, completion, None, read, None, write)
+
+
 def usage_from(obj: Any) -> Usage | None:
-    """Usage from a Chat/Completions/Embeddings or a Responses API ``usage`` object."""
+    """Usage from a Chat/Completions/Embeddings, Responses API or Anthropic ``usage`` object."""
     if not isinstance(obj, dict) or not obj:
         return None
     get = obj.get
+    if "cache_read_input_tokens" in obj or "cache_creation_input_tokens" in obj:
+        return anthropic_usage(obj)
     if "input_tokens" in obj or "output_tokens" in obj:
         prompt, completion = get("input_tokens"), get("output_tokens")
         cached, reasoning = get("input_tokens_details"), get("output_tokens_details")
@@ -178,6 +205,8 @@ def completion_text(response: dict[str, Any]) -> str:
             elif isinstance(choice.get("text"), str):
                 texts.append(choice["text"])
         return "\n".join(texts)
+    if response.get("type") == "message":  # Anthropic Messages API: content blocks
+        return _content_text(response.get("content"))
     output = response.get("output")
     if isinstance(output, list):
         texts = []
@@ -205,6 +234,29 @@ _OVERLAPPING_CONTENT = '"content"content"'
 """The one way two ``"content"`` keys can overlap in a text (then counting them is not exact)."""
 
 
+_VISIBLE_TEXT = re.compile(
+    r'"(?:content|text|input|prompt|instructions)"\s*:\s*"((?:[^"\\]++|\\.)*+)'
+)
+"""A text value in a cut body, closed or running to the cut (escapes count as one character)."""
+_ESCAPE = re.compile(r"\\(?:u[0-9a-fA-F]{4}|.)")
+
+
+def visible_text_length(cut: str) -> int:
+    """Characters of message text still visible in a body cut mid-document.
+
+    Counts the values of the keys that hold prompt or completion text (``content``, ``text``,
+    ``input``, ``prompt``, ``instructions``), the last one up to the cut: a lower bound of the text
+    the call really had, for an estimate that is flagged as one.
+    """
+    total = 0
+    for m in _VISIBLE_TEXT.finditer(cut):
+        value = m.group(1)
+        if "\\" in value:
+            total -= sum(len(e.group()) - 1 for e in _ESCAPE.finditer(value))
+        total += len(value)
+    return total
+
+
 @dataclass(slots=True)
 class RequestInfo:
     """What a logged request body says."""
@@ -214,10 +266,16 @@ class RequestInfo:
     document: dict[str, Any] | None = None
     stream: bool | None = None
     model: str = ""
+    cut_text: str = ""
+    """The body as logged when it was cut (read only for estimates)."""
 
     def text(self) -> str:
         """The prompt text ('' when the body is absent or cut)."""
         return prompt_text(self.document) if self.document is not None else ""
+
+    def visible_length(self) -> int:
+        """Characters of prompt text that survive in a cut body (a lower bound of the whole)."""
+        return visible_text_length(self.cut_text) if self.cut_text else 0
 
 
 def _load(body: Any) -> Any:
@@ -239,7 +297,7 @@ def _cut_request(body: Any) -> RequestInfo:
     m = _STREAM_FLAG.search(text)
     stream = (m.group(1) == "true") if m else None
     m = _MODEL_FIELD.search(text)
-    return RequestInfo(True, True, None, stream, m.group(1) if m else "")
+    return RequestInfo(True, True, None, stream, m.group(1) if m else "", text)
 
 
 def analyze_request(body: Any) -> RequestInfo:
@@ -288,6 +346,12 @@ class ResponseInfo:
     usage_source: UsageSource = UsageSource.NONE
     document: dict[str, Any] | None = None
     stream_text: str = ""
+    kind: str = ""
+    """What the body says the call was: its ``object`` or ``type`` (chat.completion, message)."""
+    cut_text: str = ""
+    """The body as logged when it was cut and is not a stream (read only for estimates)."""
+    anthropic: dict[str, Any] | None = None
+    """Usage counts of an Anthropic stream, gathered from its message_start and message_delta."""
 
     @property
     def has_text(self) -> bool:
@@ -326,6 +390,10 @@ class ResponseInfo:
                 pass
         return total
 
+    def visible_length(self) -> int:
+        """Characters of completion text that survive in a cut JSON body (a lower bound)."""
+        return visible_text_length(self.cut_text) if self.cut_text else 0
+
     def text(self) -> str:
         """The completion text, from the document or the stream's deltas."""
         if self.document is not None:
@@ -339,10 +407,16 @@ class ResponseInfo:
 def _stream_text(chunks: Iterable[dict[str, Any]]) -> str:
     parts: list[str] = []
     for chunk in chunks:
-        if chunk.get("type") == "response.output_text.delta":
+        kind = chunk.get("type")
+        if kind == "response.output_text.delta":
             delta = chunk.get("delta")
             if isinstance(delta, str):
                 parts.append(delta)
+            continue
+        if kind == "content_block_delta":  # Anthropic: delta {"type": "text_delta", "text": ...}
+            text = _sub(chunk.get("delta"), "text")
+            if isinstance(text, str):
+                parts.append(text)
             continue
         for choice in chunk.get("choices") or ():
             if not isinstance(choice, dict):
@@ -376,6 +450,7 @@ def _salvage_usage(text: str, start: int) -> Usage | None:
 def _salvage(text: str, info: ResponseInfo) -> None:
     """Model, id and usage from what survives of a cut JSON body, in one pass over it."""
     info.truncated = True
+    info.cut_text = text
     # Every key is quoted: nothing after the last quote (and the colon after it) can match, so the
     # scan stops there instead of reading the 8 KB of numbers of a cut embeddings body.
     last_quote = text.rfind('"')
@@ -416,25 +491,87 @@ def _read_document(document: dict[str, Any], info: ResponseInfo) -> None:
     info.model = model if isinstance(model, str) else ""
     rid = get("id")
     info.request_id = rid if isinstance(rid, str) else ""
+    kind = get("object") or get("type")
+    info.kind = kind if isinstance(kind, str) else ""
     choices = get("choices")
     if isinstance(choices, list) and choices and isinstance(choices[0], dict):
         reason = choices[0].get("finish_reason")
         info.finish_reason = reason if isinstance(reason, str) else ""
-    elif get("object") == "response" and isinstance(get("status"), str):
+    elif kind == "response" and isinstance(get("status"), str):
         info.finish_reason = document["status"]
+    elif kind == "message" and isinstance(get("stop_reason"), str):  # Anthropic
+        info.finish_reason = document["stop_reason"]
     if "error" in document or "statusCode" in document:
         _read_error(document, info)
 
 
 _FINAL_RESPONSE_EVENTS = frozenset({"response.completed", "response.incomplete", "response.failed"})
+_FINAL_EVENTS = _FINAL_RESPONSE_EVENTS | {"message_stop"}
+"""Events that end a stream whole (a ``data: [DONE]`` line does too)."""
 _HEAD_CHUNKS = 3
 """Chunks read from the start of a stream for model and id (Azure's first chunk has neither)."""
 _TAIL_CHUNKS = 3
 """Chunks read from the end of a stream for usage and finish reason (usage is the last one)."""
 
 
+def _read_anthropic_event(kind: str, chunk: dict[str, Any], info: ResponseInfo) -> None:
+    """Read one Anthropic stream event.
+
+    message_start names the message and its input counts; message_delta carries the cumulative
+    output count and the stop reason.
+    """
+    counts = info.anthropic
+    if counts is None:
+        counts = info.anthropic = {}
+    if kind == "message_start":
+        message = chunk.get("message")
+        if isinstance(message, dict):
+            if not info.model:
+                _read_document(message, info)
+            usage = message.get("usage")
+            if isinstance(usage, dict):
+                for key, value in usage.items():
+                    # message_delta's counts, read first, are final; message_start's output
+                    # count is a placeholder, so output comes from message_delta only.
+                    if key != "output_tokens":
+                        counts.setdefault(key, value)
+    elif kind == "message_delta":
+        usage = chunk.get("usage")
+        if isinstance(usage, dict):
+            for key, value in usage.items():
+                if value is not None:
+                    counts[key] = value
+        reason = _sub(chunk.get("delta"), "stop_reason")
+        if isinstance(reason, str) and not info.finish_reason:
+            info.finish_reason = reason
+    elif kind == "error" and not info.error_code:
+        error = chunk.get("error")
+        if isinstance(error, dict):
+            code = error.get("type")
+            info.error_code = code if isinstance(code, str) else ""
+            message = error.get("message")
+            info.error_message = message if isinstance(message, str) else ""
+
+
+_ANTHROPIC_EVENTS = frozenset(
+    {
+        "message_start",
+        "message_delta",
+        "message_stop",
+        "content_block_start",
+        "content_block_delta",
+        "content_block_stop",
+        "ping",
+        "error",
+    }
+)
+
+
 def _read_chunk(chunk: dict[str, Any], info: ResponseInfo) -> None:
     kind = chunk.get("type")
+    if kind.__class__ is str and kind in _ANTHROPIC_EVENTS:
+        _read_anthropic_event(kind, chunk, info)
+        return
     if kind is not None and isinstance(kind, str) and kind.startswith("response."):
         # Responses API stream: created/completed events carry the whole response object.
         response = chunk.get("response")
@@ -525,14 +662,14 @@ def _analyze_sse(text: str, info: ResponseInfo) -> None:
                 complete_end = offset
                 continue
         else:
-            if chunk.get("type") in _FINAL_RESPONSE_EVENTS:
+            if chunk.get("type") in _FINAL_EVENTS:
                 done = True
             _read_chunk(chunk, info)
         tail += 1
         if tail >= _TAIL_CHUNKS:
             break
     stream_text = text[:complete_end]
-    if not info.model:  # the tail did not name it: read the first chunks
+    if not info.model or info.anthropic is not None:  # the head names the model (and input)
         for head, payload in enumerate(_first_payloads(stream_text)):
             if info.model or head >= _HEAD_CHUNKS:
                 break
@@ -542,6 +679,9 @@ def _analyze_sse(text: str, info: ResponseInfo) -> None:
     info.stream_text = stream_text
     if not done:
         info.truncated = True
+    if info.anthropic:
+        info.kind = "message"
+        info.usage = anthropic_usage(info.anthropic)
     if info.usage is not None:
         info.usage_source = UsageSource.SALVAGED if info.truncated else UsageSource.STREAM
 

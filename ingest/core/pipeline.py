@@ -93,6 +93,7 @@ class Pipeline:
         flatten = self.flattener.flatten
         rows = result.rows
         enqueued_time = meta.enqueued_time
+        fallback_time = enqueued_time or self.settings.fallback_time
         lineage = {
             "EventPartitionId": meta.partition_id,
             "EventSequenceNumber": meta.sequence_number,
@@ -114,7 +115,7 @@ class Pipeline:
                 )
                 continue
             try:
-                outcome = flatten(record, enqueued_time)
+                outcome = flatten(record, fallback_time)
             except Exception as exc:  # noqa: BLE001 - the safety net: a bug costs one record, not the batch
                 outcome = Rejected(RejectReason.INTERNAL_ERROR, f"{type(exc).__name__}: {exc}")
             if isinstance(outcome, Rejected):

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
+
 from ingest.config import CoreSettings
 from ingest.core.coerce import FieldError, TimestampError, to_str
 from ingest.core.flatten.fields import (
@@ -26,13 +28,23 @@ from ingest.core.flatten.policy import PolicyMapping
 from ingest.model import LandingRow, Rejected, RejectReason, SourceFormat
 
 
+def _properties_object(text: str) -> dict[str, Any] | None:
+    """A ``properties`` field sent as JSON text, parsed (None when it is not a JSON object)."""
+    try:
+        value = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
 class Flattener:
     """Turns decoded records into landing rows with the configured capture and mapping."""
 
     def __init__(self, settings: CoreSettings) -> None:
         self.settings = settings
-        self.finisher = Finisher(settings)
         self.policy = PolicyMapping.load(settings.policy_mapping_file)
+        # Every family reads the same time formats: the mapping's (the diagnostic path too).
+        self.finisher = Finisher(settings, self.policy.timestamp_formats)
 
     def flatten(self, record: Any, fallback_time: str | None = None) -> LandingRow | Rejected:
         """Flatten one record; never raises on bad input."""
@@ -40,6 +52,16 @@ class Flattener:
             return Rejected(
                 RejectReason.NOT_A_RECORD, f"record is a {type(record).__name__}, not an object"
             )
+        properties = record.get("properties")
+        if properties.__class__ is str:  # resource-log exports may serialise it: read it once more
+            parsed = _properties_object(properties)
+            if parsed is None:
+                return Rejected(
+                    RejectReason.BAD_FIELD,
+                    "`properties` is a string that is not a JSON object",
+                    SourceFormat.DIAGNOSTICS.value,
+                )
+            record = {**record, "properties": parsed}
         fields, fmt = record_fields(record)
         category = fields.get("category")
         if category.__class__ is not str:

@@ -34,7 +34,7 @@ KNOWN_FIELDS = (
     "truncated lastError lastErrorSource lastErrorReason lastErrorMessage lastErrorSection "
     "backendRequestBody requestBody backendResponseBody responseBody requestId sequenceNumber "
     "deploymentName modelName apiVersion isStreamCompletion promptTokens completionTokens "
-    "totalTokens cachedTokens promptCachedTokens reasoningTokens requestMessages "
+    "totalTokens cachedTokens promptCachedTokens cacheWriteTokens reasoningTokens requestMessages "
     "responseMessages"
 ).split()
 """Every field the diagnostic readers look up, in the camelCase the Event Hub stream uses."""

@@ -27,6 +27,7 @@ OPERATION_KINDS = {
     "transcriptions_create": "audio",
     "translations_create": "audio",
     "speech_create": "audio",
+    "messages_create": "chat",
 }
 """Azure OpenAI operation ids (from the OpenAPI spec) and the kind of call they are."""
 
@@ -36,6 +37,7 @@ _OBJECT_KINDS = {
     "text_completion": "completions",
     "embedding": "embeddings",
     "response": "responses",
+    "message": "chat",
 }
 
 _DEPLOYMENT = re.compile(r"/deployments/([^/?#]+)", re.IGNORECASE)
@@ -53,6 +55,8 @@ def kind_from_url(url: str) -> str:
         return "embeddings"
     if "/responses" in path:
         return "responses"
+    if path.endswith("/messages") and "/threads/" not in path:  # Anthropic Messages API
+        return "chat"
     if "/images/" in path:
         return "images"
     if "/audio/" in path:
@@ -100,12 +104,17 @@ def _normalize_kind(value: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class UrlFacts:
-    """What an Azure OpenAI URL says: deployment, API version, kind, and its secret-free form."""
+    """What an LLM URL says: deployment, API version, kind, and its secret-free form.
+
+    ``model_in_body``: the path names no deployment but is an LLM endpoint (the v1 API,
+    ``/openai/responses``, Anthropic's ``/anthropic/v1/messages``, Foundry's ``/models/...``): the
+    request body's ``model`` names the deployment.
+    """
 
     deployment: str
     api_version: str
     kind: str
-    is_v1: bool
+    model_in_body: bool
     scrubbed: str
 
 
@@ -121,11 +130,12 @@ def url_facts(url: str) -> UrlFacts:
         is_v1 = "/openai/v1/" in url.lower()
         m = _DEPLOYMENT.search(url)
         v = _API_VERSION.search(url)
+        kind = kind_from_url(url)
         facts = UrlFacts(
             deployment=m.group(1) if m else "",
             api_version=v.group(1) if v else ("v1" if is_v1 else ""),
-            kind=kind_from_url(url),
-            is_v1=is_v1,
+            kind=kind,
+            model_in_body=m is None and (is_v1 or kind != ""),
             scrubbed=scrub_url(url),
         )
         if len(_URL_CACHE) >= _URL_CACHE_SIZE:
@@ -135,13 +145,13 @@ def url_facts(url: str) -> UrlFacts:
 
 
 def apply_url(row: LandingRow, url: str, request: RequestInfo) -> None:
-    """Deployment, API version and kind from the URL (v1 API: deployment is the body's model)."""
+    """Deployment, API version and kind from the URL (or the body's model: see UrlFacts)."""
     if not url:
         return
     facts = url_facts(url)
     if facts.deployment:
         row["DeploymentName"] = facts.deployment
-    elif facts.is_v1 and request.model:
+    elif facts.model_in_body and request.model:
         row["DeploymentName"] = request.model
     if facts.api_version:
         row["ApiVersion"] = facts.api_version
@@ -153,8 +163,37 @@ _SOURCE_VALUES = {source: source.value for source in UsageSource}
 """Plain strings of the usage sources (an enum's ``.value`` is a slow property on a hot path)."""
 
 
-def set_usage(row: LandingRow, usage: Usage, source: UsageSource) -> None:
-    """Write token counts, deriving the total (and embeddings' zero completion) when absent."""
+CONTRADICTORY = "contradictory"
+"""UsageFlag of counts that cannot all be true (a negative count, more cached than prompt tokens,
+more reasoning than completion tokens, a total that is not prompt + completion)."""
+LOWER_BOUND = "lower_bound"
+"""UsageFlag of an estimate from the visible part of a cut body: the call used at least that."""
+
+
+def _contradicts(usage: Usage, completion: int | None) -> bool:
+    prompt, total, cached, write = usage.prompt, usage.total, usage.cached, usage.cache_write
+    for count in (prompt, completion, total, cached, write, usage.reasoning):
+        if count is not None and count < 0:
+            return True
+    if (cached or write) and prompt is not None and (cached or 0) + (write or 0) > prompt:
+        return True
+    reasoning = usage.reasoning
+    if reasoning and completion is not None and reasoning > completion:
+        return True
+    return (
+        total is not None
+        and prompt is not None
+        and completion is not None
+        and total != prompt + completion
+    )
+
+
+def set_usage(row: LandingRow, usage: Usage, source: UsageSource, flag: str = "") -> None:
+    """Write token counts, deriving the total (and embeddings' zero completion) when absent.
+
+    Counts that contradict each other are written as logged and flagged ``contradictory``, so
+    that no KPI silently trusts them (LlmCalls() prefers any other source of the same call).
+    """
     completion = usage.completion
     if completion is None and row["OperationKind"] == "embeddings":
         completion = 0
@@ -170,15 +209,43 @@ def set_usage(row: LandingRow, usage: Usage, source: UsageSource) -> None:
     row["TotalTokens"] = total
     row["CachedTokens"] = usage.cached
     row["ReasoningTokens"] = usage.reasoning
+    row["CacheWriteTokens"] = usage.cache_write
     row["UsageSource"] = _SOURCE_VALUES[source]
+    row["UsageFlag"] = CONTRADICTORY if _contradicts(usage, completion) else flag
+
+
+def is_anthropic(*names: str) -> bool:
+    """Whether a model, deployment or URL names an Anthropic (Claude) model or endpoint."""
+    return any("claude" in name.lower() or "/anthropic/" in name.lower() for name in names if name)
+
+
+def input_excluding_cache(usage: Usage) -> Usage:
+    """Counts whose prompt excludes the cached part (Anthropic's way) in this project's meaning.
+
+    PromptTokens is every input token billed: the cache reads and writes are added to it, and a
+    total that was the sum of the parts without them is derived again.
+    """
+    extra = (usage.cached or 0) + (usage.cache_write or 0)
+    if not extra or usage.prompt is None:
+        return usage
+    return Usage(
+        usage.prompt + extra,
+        usage.completion,
+        None,
+        usage.cached,
+        usage.reasoning,
+        usage.cache_write,
+    )
 
 
 class Finisher:
     """Fills a row from its call's bodies, with the configured capture and estimates."""
 
-    def __init__(self, settings: CoreSettings) -> None:
+    def __init__(self, settings: CoreSettings, timestamp_formats: tuple[str, ...] = ()) -> None:
         self.settings = settings
         self.capturing = settings.capture_text is not CaptureMode.NONE
+        self.timestamp_formats = timestamp_formats
+        """strptime formats of times that are not ISO 8601, for every input family alike."""
 
     def capture(self, text: str) -> str:
         """Text as the capture mode allows ('' under ``none``)."""
@@ -201,6 +268,8 @@ class Finisher:
             row["IsStreaming"] = bool(request.stream) or response.is_sse
         if not row["FinishReason"]:
             row["FinishReason"] = response.finish_reason
+        if response.kind and row["OperationKind"] in ("", "other"):
+            row["OperationKind"] = normalize_kind(response.kind) or row["OperationKind"]
         if not row["ErrorCode"]:
             row["ErrorCode"] = response.error_code
             row["ErrorMessage"] = mask_secrets(response.error_message[:1024])
@@ -226,12 +295,28 @@ class Finisher:
             return
         if code is not None and not 200 <= code < 300:
             return
-        prompt = estimate_tokens(len(request.text())) if request.document is not None else None
+        # What is visible of a cut body is estimated too, as a lower bound, flagged as one.
+        lower = False
+        prompt: int | None = None
+        if request.document is not None:
+            prompt = estimate_tokens(len(request.text()))
+        elif request.cut_text:
+            prompt = estimate_tokens(request.visible_length())
+            lower = True
         completion: int | None = None
         if kind == "embeddings":
             completion = 0 if prompt is not None else None
         elif response.has_text:
             completion = estimate_tokens(response.text_length())
+            lower = lower or response.truncated
+        elif response.cut_text:
+            completion = estimate_tokens(response.visible_length())
+            lower = True
         if prompt is None and completion is None:
             return
-        set_usage(row, Usage(prompt=prompt, completion=completion), UsageSource.ESTIMATED)
+        set_usage(
+            row,
+            Usage(prompt=prompt, completion=completion),
+            UsageSource.ESTIMATED,
+            LOWER_BOUND if lower else "",
+        )

@@ -74,7 +74,7 @@ def flatten_gateway(f: Fields, fmt: SourceFormat, finisher: Finisher) -> Landing
     strings, integers, the fallbacks, flags), which fixes the error a bad record reports.
     """
     get = f.get
-    timestamp = to_datetime(get("time", get("timeGenerated")), "time")
+    timestamp = to_datetime(get("time", get("timeGenerated")), "time", finisher.timestamp_formats)
     if timestamp is None:
         return Rejected(RejectReason.BAD_TIMESTAMP, "record has no `time`", fmt.value)
     row = _empty_row()
@@ -147,9 +147,13 @@ def flatten_gateway(f: Fields, fmt: SourceFormat, finisher: Finisher) -> Landing
     response = analyze_response(get("backendResponseBody") or get("responseBody"))
     kind = ""
     if facts is not None:
+        if not facts.deployment and backend_url and facts.scrubbed != backend_url:
+            backend = url_facts(backend_url)
+            if backend.deployment:  # the gateway rewrote the path: the backend's names it
+                facts = backend
         if facts.deployment:
             row["DeploymentName"] = facts.deployment
-        elif facts.is_v1 and request.model:  # v1 API: the deployment is the body's model
+        elif facts.model_in_body and request.model:  # the body's model names the deployment
             row["DeploymentName"] = request.model
         if facts.api_version:
             row["ApiVersion"] = facts.api_version

@@ -5,7 +5,13 @@ from __future__ import annotations
 from ingest.core.bodies import Usage, render_messages
 from ingest.core.coerce import INT_MAX, INT_MIN, to_bool, to_datetime, to_int, to_str
 from ingest.core.flatten.fields import GATEWAY_LLM_LOGS, Fields
-from ingest.core.flatten.finish import Finisher, normalize_kind, set_usage
+from ingest.core.flatten.finish import (
+    Finisher,
+    input_excluding_cache,
+    is_anthropic,
+    normalize_kind,
+    set_usage,
+)
 from ingest.model import (
     LandingRow,
     Rejected,
@@ -23,7 +29,9 @@ _NO_USAGE = UsageSource.NONE.value
 def flatten_llm(f: Fields, fmt: SourceFormat, finisher: Finisher) -> LandingRow | Rejected:
     """One GatewayLlmLogs record (raises FieldError for a value that cannot be read)."""
     row = empty_landing_row()
-    timestamp = to_datetime(f.get("time", f.get("timeGenerated")), "time")
+    timestamp = to_datetime(
+        f.get("time", f.get("timeGenerated")), "time", finisher.timestamp_formats
+    )
     if timestamp is None:
         return Rejected(RejectReason.BAD_TIMESTAMP, "record has no `time`", fmt.value)
     row["Timestamp"] = timestamp
@@ -49,7 +57,11 @@ def flatten_llm(f: Fields, fmt: SourceFormat, finisher: Finisher) -> LandingRow 
         total=to_int(f.get("totalTokens"), "totalTokens"),
         cached=to_int(f.get("cachedTokens", f.get("promptCachedTokens")), "cachedTokens"),
         reasoning=to_int(f.get("reasoningTokens"), "reasoningTokens"),
+        cache_write=to_int(f.get("cacheWriteTokens"), "cacheWriteTokens"),
     )
+    if is_anthropic(row["ModelName"], row["DeploymentName"]):
+        # For Claude models APIM logs promptTokens without the cached part, beside it.
+        usage = input_excluding_cache(usage)
     if usage.prompt is not None or usage.completion is not None or usage.total is not None:
         set_usage(row, usage, UsageSource.LLM_LOG)
     else:

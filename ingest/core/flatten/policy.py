@@ -23,7 +23,13 @@ from ingest.core.coerce import (
     to_str,
 )
 from ingest.core.flatten.fields import POLICY
-from ingest.core.flatten.finish import Finisher, apply_url, normalize_kind
+from ingest.core.flatten.finish import (
+    Finisher,
+    apply_url,
+    input_excluding_cache,
+    is_anthropic,
+    normalize_kind,
+)
 from ingest.core.privacy import SECRET_KEY_NAMES, scrub_url
 from ingest.errors import ConfigError
 from ingest.model import (
@@ -59,6 +65,7 @@ _TOKEN_COLUMNS = (
     "TotalTokens",
     "CachedTokens",
     "ReasoningTokens",
+    "CacheWriteTokens",
 )
 
 
@@ -197,7 +204,8 @@ class PolicyMapping:
         if timestamp is None:
             return Rejected(
                 RejectReason.BAD_TIMESTAMP,
-                "payload has no time field and no enqueued time",
+                "payload has no time field and no enqueued time (a file replayed locally: "
+                "give one with --fallback-time)",
                 POLICY_FMT,
             )
         text_prompt = to_str(values.pop("PromptText", None))
@@ -233,7 +241,11 @@ class PolicyMapping:
                 total=tokens["TotalTokens"],
                 cached=tokens["CachedTokens"],
                 reasoning=tokens["ReasoningTokens"],
+                cache_write=tokens["CacheWriteTokens"],
             )
+            if is_anthropic(row["ModelName"], row["DeploymentName"], row["Url"], response.model):
+                # Claude's input count excludes cache reads and writes, as APIM logs it too.
+                exact = input_excluding_cache(exact)
         finisher.finish_call(row, request, response, exact, UsageSource.POLICY)
         if text_prompt and not row["PromptText"]:
             row["PromptText"] = finisher.capture(text_prompt)

@@ -63,6 +63,31 @@ def test_capture_text_flag_overrides_the_environment() -> None:
     assert row["PromptText"] == ""
 
 
+def test_a_payload_without_time_takes_the_fallback_time_when_one_is_given(tmp_path: Path) -> None:
+    payload = tmp_path / "no_time.jsonl"
+    payload.write_text(
+        json.dumps({"subscriptionId": "sub-a", "deploymentName": "gpt-4o", "promptTokens": 5})
+        + "\n"
+    )
+    refused = json.loads(_run(str(payload)).stdout)
+    assert refused["table"] == "IngestDeadLetters"
+    assert refused["row"]["Reason"] == "bad_timestamp"
+    assert "--fallback-time" in refused["row"]["Detail"]
+    kept = _run("--fallback-time", "2025-10-01T08:00:00+02:00", str(payload))
+    row = json.loads(kept.stdout)["row"]
+    assert (row["Timestamp"], row["SubscriptionId"], row["PromptTokens"]) == (
+        "2025-10-01T06:00:00.0000000Z",
+        "sub-a",
+        5,
+    )
+    # The same time on every replay: the record's id and its row do not change.
+    again = json.loads(_run("--fallback-time", "2025-10-01T06:00:00Z", str(payload)).stdout)
+    assert again["row"] == row
+    bad = _run("--fallback-time", "soon", str(payload))
+    assert bad.returncode == 2
+    assert "is not an ISO 8601 time" in bad.stderr
+
+
 def test_bad_setting_is_a_configuration_error() -> None:
     done = subprocess.run(
         [sys.executable, "-m", "ingest", "flatten", str(APIM / "chat_nonstream.json")],

@@ -436,3 +436,76 @@ def test_error_inside_a_stream() -> None:
 def test_estimate_tokens_rounds_up(chars: int, tokens: int) -> None:
     assert CHARS_PER_TOKEN == 4
     assert estimate_tokens(chars) == tokens
+
+
+# ---------------------------------------------------------------------------------------------
+# Anthropic, contradictions and what a cut body still shows
+
+
+def test_anthropic_usage_counts_every_input_token_billed() -> None:
+    usage = usage_from(
+        {
+            "input_tokens": 10,
+            "cache_read_input_tokens": 300,
+            "cache_creation_input_tokens": 40,
+            "output_tokens": 7,
+        }
+    )
+    assert usage == Usage(prompt=350, completion=7, total=None, cached=300, cache_write=40)
+
+
+def test_anthropic_usage_without_cache_counts_reads_like_the_responses_api() -> None:
+    # Without cache keys the two shapes mean the same thing: input excludes nothing.
+    assert usage_from({"input_tokens": 10, "output_tokens": 7}) == Usage(10, 7)
+
+
+def test_anthropic_stream_takes_input_from_message_start_and_output_from_message_delta() -> None:
+    start = {
+        "type": "message_start",
+        "message": {
+            "id": "msg_1",
+            "type": "message",
+            "model": "claude-haiku-4-5-20251001",
+            "content": [],
+            "usage": {"input_tokens": 5, "cache_read_input_tokens": 20, "output_tokens": 1},
+        },
+    }
+    delta = {
+        "type": "content_block_delta",
+        "index": 0,
+        "delta": {"type": "text_delta", "text": "hi"},
+    }
+    end = {
+        "type": "message_delta",
+        "delta": {"stop_reason": "max_tokens"},
+        "usage": {"output_tokens": 3},
+    }
+    body = "".join(
+        f"event: {c['type']}\ndata: {_json(c)}\n\n"
+        for c in (start, delta, end, {"type": "message_stop"})
+    )
+    info = analyze_response(body)
+    assert (info.model, info.request_id, info.finish_reason) == (
+        "claude-haiku-4-5-20251001",
+        "msg_1",
+        "max_tokens",
+    )
+    assert info.usage == Usage(prompt=25, completion=3, cached=20)
+    assert (info.usage_source, info.truncated, info.text()) == (UsageSource.STREAM, False, "hi")
+    # Cut before message_delta: the placeholder output count of message_start is not a count.
+    cut = analyze_response(body[: body.index("event: message_delta")])
+    assert cut.usage == Usage(prompt=25, completion=None, cached=20)
+    assert (cut.usage_source, cut.truncated) == (UsageSource.SALVAGED, True)
+
+
+def test_a_cut_body_shows_its_visible_text_for_a_lower_bound() -> None:
+    text = "x" * 500 + "\n" + "y" * 99  # a newline: two characters in the JSON text
+    body = _json({"id": "c", "choices": [{"message": {"content": text + "END"}}]})
+    cut = body[: body.index("END")]
+    info = analyze_response(cut)
+    assert info.truncated
+    assert info.usage is None
+    assert info.visible_length() == 600  # an escape is one character; the value runs to the cut
+    request = analyze_request(_json({"messages": [{"content": "abcd" * 50}]})[:150])
+    assert request.truncated
+    assert 0 < request.visible_length() < 200

@@ -16,6 +16,10 @@ from tests.conftest import golden_settings, load_fixture
 FLATTENER = Flattener(golden_settings())
 
 
+def _json(doc: object) -> str:
+    return orjson.dumps(doc).decode()
+
+
 def _records(case: str) -> list[Any]:
     document = orjson.loads(load_fixture(case))
     if isinstance(document, dict) and "records" in document:
@@ -256,7 +260,7 @@ def test_url_facts_of_a_deployment_url() -> None:
     assert facts.deployment == "gpt-4o-mini"
     assert facts.api_version == "2024-10-21"
     assert facts.kind == "chat"
-    assert facts.is_v1 is False
+    assert facts.model_in_body is False
     assert facts.scrubbed == (
         "https://gw.example/openai/deployments/gpt-4o-mini/chat/completions?api-version=2024-10-21"
     )
@@ -267,9 +271,31 @@ def test_url_facts_of_a_v1_url() -> None:
     assert facts.deployment == ""
     assert facts.api_version == "v1"
     assert facts.kind == "chat"
-    assert facts.is_v1 is True
+    assert facts.model_in_body is True
     explicit = url_facts("https://gw.example/openai/v1/responses?api-version=preview")
-    assert (explicit.api_version, explicit.kind, explicit.is_v1) == ("preview", "responses", True)
+    assert (explicit.api_version, explicit.kind, explicit.model_in_body) == (
+        "preview",
+        "responses",
+        True,
+    )
+
+
+@pytest.mark.parametrize(
+    ("url", "kind"),
+    [
+        ("https://gw.example/openai/responses?api-version=2025-04-01-preview", "responses"),
+        ("https://gw.example/anthropic/v1/messages", "chat"),
+        ("https://gw.example/models/chat/completions?api-version=2024-05-01-preview", "chat"),
+    ],
+)
+def test_llm_urls_without_a_deployment_take_it_from_the_body(url: str, kind: str) -> None:
+    facts = url_facts(url)
+    assert (facts.deployment, facts.kind, facts.model_in_body) == ("", kind, True)
+
+
+def test_urls_that_are_not_llm_calls_do_not_read_the_body_model() -> None:
+    assert url_facts("https://gw.example/openai/threads/t1/messages").model_in_body is False
+    assert url_facts("https://gw.example/status").model_in_body is False
 
 
 def test_v1_url_takes_the_deployment_from_the_request_model() -> None:
@@ -312,3 +338,82 @@ def test_secrets_are_scrubbed_from_urls() -> None:
     assert row["Url"] == facts.scrubbed
     assert row["BackendUrl"] == "https://aoai.example/openai/x?api-key=***&a=1"
     assert "0123456789abcdef" not in orjson.dumps(row).decode()
+
+
+def _gateway(properties: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "time": "2025-10-06T09:00:00.0000000Z",
+        "category": "GatewayLogs",
+        "correlationId": "c-1",
+        "properties": {"responseCode": 200, **properties},
+    }
+
+
+def test_counts_that_contradict_each_other_are_flagged_not_trusted_silently() -> None:
+    def flag(usage: dict[str, Any]) -> str:
+        body = _json({"object": "chat.completion", "usage": usage})
+        return str(_row(_gateway({"responseBody": body}))["UsageFlag"])
+
+    assert flag({"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15}) == ""
+    assert (
+        flag({"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 16}) == "contradictory"
+    )
+    assert flag({"prompt_tokens": -1, "completion_tokens": 5}) == "contradictory"
+    cached = {
+        "prompt_tokens": 10,
+        "completion_tokens": 5,
+        "prompt_tokens_details": {"cached_tokens": 11},
+    }
+    assert flag(cached) == "contradictory"
+    reasoning = {
+        "prompt_tokens": 1,
+        "completion_tokens": 5,
+        "completion_tokens_details": {"reasoning_tokens": 6},
+    }
+    assert flag(reasoning) == "contradictory"
+
+
+def test_a_policy_payload_for_a_claude_model_adds_the_cache_to_its_input() -> None:
+    row = _row(
+        {
+            "timestamp": "2025-10-06T09:00:00Z",
+            "model": "claude-sonnet-4-5",
+            "usage": {
+                "input_tokens": 3,
+                "cache_read_input_tokens": 100,
+                "cache_creation_input_tokens": 20,
+                "output_tokens": 9,
+            },
+        }
+    )
+    assert (row["PromptTokens"], row["CachedTokens"], row["CacheWriteTokens"]) == (123, 100, 20)
+    assert (row["TotalTokens"], row["UsageFlag"], row["UsageSource"]) == (132, "", "policy")
+
+
+def test_a_gateway_that_rewrites_the_path_takes_the_deployment_from_the_backend_url() -> None:
+    row = _row(
+        _gateway(
+            {
+                "url": "https://gw.example/team-a/chat/completions",
+                "backendUrl": "https://aoai.example/openai/deployments/gpt-4o/chat/completions",
+            }
+        )
+    )
+    assert (row["DeploymentName"], row["OperationKind"]) == ("gpt-4o", "chat")
+
+
+@pytest.mark.parametrize("properties", ["[1, 2]", "not json", ""])
+def test_properties_sent_as_text_that_is_not_an_object_are_a_bad_field(properties: str) -> None:
+    rejected = _rejected({**_gateway({}), "properties": properties})
+    assert rejected.reason is RejectReason.BAD_FIELD
+    assert "`properties`" in rejected.detail
+
+
+def test_the_diagnostic_path_reads_the_locale_times_the_policy_path_reads() -> None:
+    for value, expected in [
+        ("1/9/2007 9:41:00 AM", "2007-01-09T09:41:00.0000000Z"),
+        ("1/9/2007 9:41:00 PM -05:00", "2007-01-10T02:41:00.0000000Z"),
+    ]:
+        assert _row({**_gateway({}), "time": value})["Timestamp"] == expected
+        policy = _row({"timestamp": value, "subscriptionId": "s", "promptTokens": 1})
+        assert policy["Timestamp"] == expected
