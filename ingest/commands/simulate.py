@@ -1,11 +1,15 @@
 """A deterministic APIM traffic simulator: event bodies as APIM writes them, and the ground truth.
 
-Several subscriptions, products and users call chat, embeddings and Responses API deployments,
-served round-robin by two backends in two regions. The traffic has what production has: APIM
-token-limit 429s, backend 429s, content-filter 400s, streamed calls with and without a usage chunk,
-streamed calls logged without a body (their counts only in GatewayLlmLogs), embeddings bodies cut at
-8 KB, GatewayLlmLogs records arriving in later events than their GatewayLogs partners, duplicate
-events and a few malformed ones. The same seed gives the same bytes.
+Several subscriptions, products and users call chat, embeddings and Responses API deployments and
+a Claude deployment (Anthropic Messages API, plain and streamed, with prompt caching), served
+round-robin by two backends in two regions. Two teams' calls are also logged by a
+log-to-eventhub usage policy (ai-hub-gateway style: the response id, no APIM request id), in
+events of their own beside the diagnostic logs of the same calls. The traffic has what
+production has: APIM token-limit 429s, backend 429s, content-filter 400s, streamed calls with and
+without a usage chunk, streamed calls logged without a body (their counts only in
+GatewayLlmLogs), embeddings bodies cut at 8 KB, GatewayLlmLogs records arriving in later events
+than their GatewayLogs partners, duplicate events and a few malformed ones. The same seed gives
+the same bytes.
 
 The ground truth says, per subscription and model, how many calls and tokens there were, and how
 many of them the logs carry exactly: the KPIs computed through the pipeline must equal it.
@@ -49,12 +53,15 @@ DEPLOYMENTS = {
     "gpt-4o-mini": ("chat", "gpt-4o-mini-2024-07-18"),
     "text-embedding-3-small": ("embeddings", "text-embedding-3-small"),
     "gpt-4.1": ("responses", "gpt-4.1-2025-04-14"),
+    "claude-sonnet-4-5": ("messages", "claude-sonnet-4-5-20250929"),
 }
+POLICY_TEAMS = frozenset({"sub-support-bot", "sub-finance-app"})
+"""Subscriptions whose successful chat and Responses API calls a usage policy logs as well."""
 WORDS = (
     "budget quarterly policy travel invoice contract review summary customer ticket refund model "
     "report forecast revenue audit compliance meeting schedule vendor approval risk metric"
 ).split()
-EXACT_SOURCES = ("response", "stream", "llm_log")
+EXACT_SOURCES = ("response", "stream", "llm_log", "policy")
 
 
 @dataclass
@@ -121,7 +128,7 @@ class Simulator:
         """One call: its GatewayLogs record and its GatewayLlmLogs records (possibly none)."""
         rng = self.rng
         subscription, product, users = rng.choice(TEAMS)
-        deployment = rng.choices(list(DEPLOYMENTS), weights=(45, 30, 15, 10))[0]
+        deployment = rng.choices(list(DEPLOYMENTS), weights=(40, 27, 13, 10, 10))[0]
         kind, model = DEPLOYMENTS[deployment]
         backend_id, backend_host, _region = self._backend()
         correlation = str(uuid.UUID(int=rng.getrandbits(128), version=4))
@@ -131,15 +138,23 @@ class Simulator:
         completion_tokens = (
             0 if kind == "embeddings" else max(1, len(completion_text) // 4 + rng.randint(0, 9))
         )
+        # Claude's prompt caching: input read from the cache and written to it, billed apart.
+        cache_read = rng.choice((0, 0, 1024, 2048)) if kind == "messages" else 0
+        cache_write = rng.choice((0, 0, 0, 512)) if kind == "messages" else 0
         outcome = rng.choices(["ok", "apim429", "backend429", "filtered"], weights=(90, 4, 4, 2))[0]
         if kind == "responses":
             path = "/openai/v1/responses"
+        elif kind == "messages":
+            path = "/anthropic/v1/messages"
         elif kind == "embeddings":
             path = f"/openai/deployments/{deployment}/embeddings?api-version=2024-10-21"
         else:
             path = f"/openai/deployments/{deployment}/chat/completions?api-version=2024-10-21"
-        streamed = kind == "chat" and rng.random() < 0.35
-        style = rng.choice(["usage", "no_usage", "no_body"]) if streamed else "json"
+        streamed = kind in ("chat", "messages") and rng.random() < 0.35
+        if kind == "messages":
+            style = "sse" if streamed else "json"
+        else:
+            style = rng.choice(["usage", "no_usage", "no_body"]) if streamed else "json"
         llm_logged = (
             kind == "chat" and outcome == "ok" and (style == "no_body" or rng.random() < 0.3)
         )
@@ -153,6 +168,14 @@ class Simulator:
                     request["stream_options"] = {"include_usage": True}
         elif kind == "embeddings":
             request = {"input": prompt_text}
+        elif kind == "messages":
+            request = {
+                "model": deployment,
+                "max_tokens": 800,
+                "messages": [{"role": "user", "content": prompt_text}],
+            }
+            if streamed:
+                request["stream"] = True
         else:
             request = {"model": deployment, "input": prompt_text, "max_output_tokens": 800}
         props: dict[str, Any] = {
@@ -166,6 +189,7 @@ class Simulator:
             "operationId": {
                 "chat": "ChatCompletions_Create",
                 "embeddings": "embeddings_create",
+                "messages": "Messages_Create",
             }.get(kind, "createResponse"),
             "cache": "none",
             "clientProtocol": "HTTP/1.1",
@@ -212,8 +236,17 @@ class Simulator:
                         }
                     }
                 ).decode()
+            elif kind == "messages":
+                body, usage_exact = self._claude_response(
+                    model,
+                    style,
+                    correlation,
+                    (prompt_tokens, cache_read, cache_write, completion_tokens),
+                    completion_text,
+                )
+                props["backendResponseBody"] = body
             else:
-                body, usage_exact = self._response(
+                logged, usage_exact = self._response(
                     kind,
                     model,
                     deployment,
@@ -223,8 +256,8 @@ class Simulator:
                     completion_tokens,
                     completion_text,
                 )
-                if body is not None:
-                    props["backendResponseBody"] = body
+                if logged is not None:
+                    props["backendResponseBody"] = logged
             props["backendResponseCode"] = code
         props["responseCode"] = code
         props["responseSize"] = len(props.get("backendResponseBody", "")) + 300
@@ -258,14 +291,117 @@ class Simulator:
             else []
         )
         billed = outcome == "ok"
+        policy_logged = billed and subscription in POLICY_TEAMS and kind in ("chat", "responses")
+        if policy_logged:
+            llm_records.append(
+                self._usage_event(
+                    moment,
+                    subscription,
+                    product,
+                    deployment,
+                    model,
+                    backend_id,
+                    f"resp_{correlation[:12]}"
+                    if kind == "responses"
+                    else f"chatcmpl-{correlation[:8]}",
+                    prompt_tokens,
+                    completion_tokens,
+                )
+            )
+        input_tokens = prompt_tokens + cache_read + cache_write  # every input token billed
         self.truth.add(
             subscription,
             model if billed else "",
-            prompt_tokens if billed else 0,
+            input_tokens if billed else 0,
             completion_tokens if billed else 0,
-            billed and (usage_exact or llm_logged),
+            billed and (usage_exact or llm_logged or policy_logged),
         )
         return [record], llm_records
+
+    def _usage_event(
+        self,
+        moment: datetime,
+        subscription: str,
+        product: str,
+        deployment: str,
+        model: str,
+        backend_id: str,
+        response_id: str,
+        prompt: int,
+        completion: int,
+    ) -> dict[str, Any]:
+        """A log-to-eventhub usage event of one call, as the ai-hub-gateway policy writes it."""
+        return {
+            "id": response_id,
+            "timestamp": f"{moment:%m/%d/%Y %I:%M:%S %p}",
+            "appId": "NA",
+            "subscriptionId": subscription,
+            "productName": product,
+            "targetService": "chat.completion",
+            "model": model,
+            "gatewayName": GATEWAY.removeprefix("https://"),
+            "gatewayRegion": "Sweden Central",
+            "backendId": backend_id,
+            "deploymentName": deployment,
+            "promptTokens": prompt,
+            "responseTokens": completion,
+            "totalTokens": prompt + completion,
+        }
+
+    def _claude_response(
+        self,
+        model: str,
+        style: str,
+        correlation: str,
+        counts: tuple[int, int, int, int],
+        text: str,
+    ) -> tuple[str, bool]:
+        """An Anthropic Messages API body (a message or its event stream); whether it is whole."""
+        fresh, read, write, completion = counts
+        message_id = f"msg_{correlation[:12]}"
+        usage = {
+            "input_tokens": fresh,
+            "cache_creation_input_tokens": write,
+            "cache_read_input_tokens": read,
+            "output_tokens": completion,
+        }
+        if style == "json":
+            body = orjson.dumps(
+                {
+                    "id": message_id,
+                    "type": "message",
+                    "role": "assistant",
+                    "model": model,
+                    "content": [{"type": "text", "text": text}],
+                    "stop_reason": "end_turn",
+                    "usage": usage,
+                }
+            ).decode()
+            return body[:8192], len(body) <= 8192
+        start = {
+            "type": "message_start",
+            "message": {
+                "id": message_id,
+                "type": "message",
+                "role": "assistant",
+                "model": model,
+                "content": [],
+                "usage": {**usage, "output_tokens": 1},
+            },
+        }
+        events: list[tuple[str, dict[str, Any]]] = [("message_start", start)]
+        events.append(("content_block_start", {"type": "content_block_start", "index": 0}))
+        for word in text.split():
+            delta = {"type": "text_delta", "text": word + " "}
+            events.append(
+                ("content_block_delta", {"type": "content_block_delta", "index": 0, "delta": delta})
+            )
+        events.append(("content_block_stop", {"type": "content_block_stop", "index": 0}))
+        end = {"type": "message_delta", "delta": {"stop_reason": "end_turn"}}
+        events.append(("message_delta", {**end, "usage": {"output_tokens": completion}}))
+        events.append(("message_stop", {"type": "message_stop"}))
+        body = "".join(f"event: {name}\ndata: {orjson.dumps(e).decode()}\n\n" for name, e in events)
+        return body[:8192], len(body) <= 8192
 
     def _response(
         self,
@@ -435,7 +571,13 @@ class Simulator:
         while moment < self.end:
             gateway, llm = self._call(moment)
             pending.extend(gateway)
-            delayed.extend(llm)  # GatewayLlmLogs arrive in a later event than their partner
+            for record in llm:
+                if (
+                    "category" in record
+                ):  # GatewayLlmLogs arrive in a later event than their partner
+                    delayed.append(record)
+                else:  # a log-to-eventhub payload is an event of its own
+                    yield from self._emit_payload(record)
             moment += timedelta(seconds=rng.expovariate(1 / mean_gap))
             if len(pending) >= rng.randint(1, 10):
                 records = pending + delayed[: rng.randint(0, len(delayed))]
@@ -444,6 +586,11 @@ class Simulator:
                 yield from self._emit(records, emitted)
         if pending or delayed:
             yield from self._emit(pending + delayed, emitted)
+
+    def _emit_payload(self, payload: dict[str, Any]) -> Iterator[bytes]:
+        self.truth.events += 1
+        self.truth.records += 1
+        yield orjson.dumps(payload)
 
     def _emit(self, records: list[dict[str, Any]], emitted: list[bytes]) -> Iterator[bytes]:
         rng = self.rng

@@ -12,12 +12,13 @@ import pytest
 
 from ingest.commands.report import kpis
 from ingest.sinks.local.store import LocalSink
-from tests.conftest import run_ingest, serving
+from tests.conftest import ROOT, run_ingest, serving
 
 pytestmark = pytest.mark.e2e
 
-EXACT = "UsageSource in ('response', 'stream', 'llm_log')"
+EXACT = "UsageSource in ('response', 'stream', 'llm_log', 'policy')"
 CALLS = "LlmCalls(datetime(1900-01-01), datetime(2100-01-01))"
+PRICES = ROOT / "kusto" / "70_prices.kql"
 """Every call of the simulated period."""
 
 
@@ -117,7 +118,8 @@ def test_query_command_prints_json_rows(world: dict[str, Path]) -> None:
     (row,) = json.loads(done.stdout)
     assert row["Calls"] > 0
     table = run_ingest("query", "--db", str(world["db"]), "ModelPrices | summarize n = count()")
-    assert table.stdout.split() == ["n", "8"]
+    seeded = PRICES.read_text(encoding="utf-8").count('", datetime(')  # one per sample price
+    assert table.stdout.split() == ["n", str(seeded)]
 
 
 def test_serve_answers_the_real_kusto_client(world: dict[str, Path], tmp_path: Path) -> None:

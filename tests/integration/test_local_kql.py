@@ -83,7 +83,9 @@ def test_llm_calls_attributes_prices_and_picks_the_exact_source() -> None:
     con = kusto_local.connect()
     _ingest(con, _landing(*CASES))
     calls = _calls(con)
-    assert len(calls) == 5
+    # Five cases, four calls: the log-to-eventhub payload is the non-streamed chat call again
+    # (the same response id), logged by a policy.
+    assert len(calls) == 4
     streamed = calls["7a2c9e15-3b4d-4f6a-8e1c-9d0b2a4c6e83"]
     assert streamed == {
         "CallId": "7a2c9e15-3b4d-4f6a-8e1c-9d0b2a4c6e83",
@@ -134,10 +136,19 @@ def test_llm_calls_attributes_prices_and_picks_the_exact_source() -> None:
     assert streamed["Cost"] == pytest.approx((26 * 2.50 + 17 * 10.00) / 1e6)
     assert streamed["Currency"] == "USD"
     chat = calls["3f6d2a9c-1b7e-4c3f-9a51-8e2d7c0b4a11"]
+    assert chat["RequestId"] == "chatcmpl-AD1xk2pQeZ9Ls0d0mVb3yq1J8fT2a"
+    # Tokens from its response body, attribution from its GatewayLogs record (not the payload's
+    # product display name).
+    assert (chat["UsageSource"], chat["ProductId"], chat["UserId"]) == (
+        "response",
+        "ai-finance",
+        "1",
+    )
     assert chat["Cost"] == pytest.approx((33 * 2.50 + 31 * 10.00) / 1e6)
     assert chat["Timestamp"] == datetime(2024, 9, 30, 12, 31, 31, 446590)
     throttled = calls["b2e7d1c4-0a9f-4e61-8d3b-7c5a2f1e9d08"]
-    assert (throttled["UsageSource"], throttled["Cost"]) == ("none", None)
+    # A 429 used no tokens: it costs nothing (not an unpriced call).
+    assert (throttled["UsageSource"], throttled["Cost"], throttled["Priced"]) == ("none", 0.0, True)
 
 
 def test_records_arriving_apart_and_out_of_order_give_the_same_calls() -> None:
@@ -286,8 +297,8 @@ def test_usage_and_cost_per_subscription_product_and_model() -> None:
         finance["TotalTokens"],
     ) == (2, 59, 48, 107)
     assert finance["Cost"] == pytest.approx((59 * 2.50 + 48 * 10.00) / 1e6)
-    # The log-to-eventhub payload names its product AI-Finance.
-    assert by_product["AI-Finance"]["TotalTokens"] == 64
+    # The log-to-eventhub payload (product AI-Finance) is the same chat call: not counted again.
+    assert "AI-Finance" not in by_product
 
 
 def test_throttling_splits_apim_and_backend() -> None:
