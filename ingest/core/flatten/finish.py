@@ -172,19 +172,25 @@ LOWER_BOUND = "lower_bound"
 
 def _contradicts(usage: Usage, completion: int | None) -> bool:
     prompt, total, cached, write = usage.prompt, usage.total, usage.cached, usage.cache_write
-    for count in (prompt, completion, total, cached, write, usage.reasoning):
-        if count is not None and count < 0:
-            return True
-    if (cached or write) and prompt is not None and (cached or 0) + (write or 0) > prompt:
-        return True
     reasoning = usage.reasoning
-    if reasoning and completion is not None and reasoning > completion:
-        return True
+    if prompt is not None:
+        if prompt < 0:
+            return True
+        if (cached or write) and (cached or 0) + (write or 0) > prompt:
+            return True
+        if total is not None and completion is not None and total != prompt + completion:
+            return True
+    if completion is not None:
+        if completion < 0:
+            return True
+        if reasoning and reasoning > completion:
+            return True
+    # Negative parts the checks above let through (a prompt or completion unknown).
     return (
-        total is not None
-        and prompt is not None
-        and completion is not None
-        and total != prompt + completion
+        (total is not None and total < 0)
+        or (cached is not None and cached < 0)
+        or (write is not None and write < 0)
+        or (reasoning is not None and reasoning < 0)
     )
 
 
@@ -216,7 +222,8 @@ def set_usage(row: LandingRow, usage: Usage, source: UsageSource, flag: str = ""
 
 def is_anthropic(*names: str) -> bool:
     """Whether a model, deployment or URL names an Anthropic (Claude) model or endpoint."""
-    return any("claude" in name.lower() or "/anthropic/" in name.lower() for name in names if name)
+    text = " ".join(names).lower()
+    return "claude" in text or "/anthropic/" in text
 
 
 def input_excluding_cache(usage: Usage) -> Usage:

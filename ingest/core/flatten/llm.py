@@ -59,7 +59,9 @@ def flatten_llm(f: Fields, fmt: SourceFormat, finisher: Finisher) -> LandingRow 
         reasoning=to_int(f.get("reasoningTokens"), "reasoningTokens"),
         cache_write=to_int(f.get("cacheWriteTokens"), "cacheWriteTokens"),
     )
-    if is_anthropic(row["ModelName"], row["DeploymentName"]):
+    if (usage.cached or usage.cache_write) and is_anthropic(
+        row["ModelName"], row["DeploymentName"]
+    ):
         # For Claude models APIM logs promptTokens without the cached part, beside it.
         usage = input_excluding_cache(usage)
     if usage.prompt is not None or usage.completion is not None or usage.total is not None:

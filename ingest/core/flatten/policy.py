@@ -243,7 +243,9 @@ class PolicyMapping:
                 reasoning=tokens["ReasoningTokens"],
                 cache_write=tokens["CacheWriteTokens"],
             )
-            if is_anthropic(row["ModelName"], row["DeploymentName"], row["Url"], response.model):
+            if (exact.cached or exact.cache_write) and is_anthropic(
+                row["ModelName"], row["DeploymentName"], row["Url"], response.model
+            ):
                 # Claude's input count excludes cache reads and writes, as APIM logs it too.
                 exact = input_excluding_cache(exact)
         finisher.finish_call(row, request, response, exact, UsageSource.POLICY)
