@@ -104,11 +104,12 @@ def usage_from(obj: Any) -> Usage | None:
         cached, reasoning = get("prompt_tokens_details"), get("completion_tokens_details")
     total = get("total_tokens")
     # Counts are ints nearly always: convert only what is not (a hot path: one call per field).
-    if prompt.__class__ is not int:
+    # orjson reads integers up to 2**64 - 1 as ints: those past a long are checked too.
+    if prompt.__class__ is not int or prompt > LONG_MAX:
         prompt = _count(prompt)
-    if completion.__class__ is not int:
+    if completion.__class__ is not int or completion > LONG_MAX:
         completion = _count(completion)
-    if total.__class__ is not int:
+    if total.__class__ is not int or total > LONG_MAX:
         total = _count(total)
     if prompt is None and completion is None and total is None:
         return None

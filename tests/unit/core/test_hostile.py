@@ -67,6 +67,13 @@ CASES: dict[str, tuple[Any, str]] = {
         ),
         "bad_field",
     ),
+    "response tokens of 2**63, which JSON readers take as an int": (
+        _gateway(
+            backendResponseBody='{"model": "gpt-4o", "usage": {"prompt_tokens": '
+            '9223372036854775808, "completion_tokens": 1, "total_tokens": 2}}'
+        ),
+        "bad_field",
+    ),
     "response tokens of 23 digits": (
         _gateway(
             backendResponseBody='{"model": "gpt-4o", "usage": {"prompt_tokens": '
