@@ -121,7 +121,11 @@ def format_datetime(dt: datetime) -> str:
     """ISO 8601 in UTC with seven fractional digits and ``Z``, as ADX prints datetimes."""
     if dt.tzinfo is not None:
         dt = dt.astimezone(UTC)
-    return f"{dt:%Y-%m-%dT%H:%M:%S}.{dt.microsecond:06d}0Z"
+    # Not strftime: its %Y writes year 1 as "1" on Linux, a time no column reads.
+    return (
+        f"{dt.year:04d}-{dt.month:02d}-{dt.day:02d}T{dt.hour:02d}:{dt.minute:02d}:"
+        f"{dt.second:02d}.{dt.microsecond:06d}0Z"
+    )
 
 
 def to_datetime(value: Any, name: str, formats: Sequence[str] = ()) -> str | None:
