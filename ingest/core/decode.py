@@ -83,6 +83,10 @@ def decode_body(body: bytes) -> tuple[Any, bytes] | Rejected:
     salvaged = salvage_records(body)
     if salvaged is not None:
         return salvaged, body
+    if len(lines) > 1:  # JSON lines, some of them bad: each line is a record of its own
+        documents = [_parse_one(line) for line in lines]
+        if any(d.__class__ is not Unparsed for d in documents):
+            return documents, body
     return Rejected(RejectReason.NOT_JSON, f"event body is not JSON: {error}")
 
 
@@ -97,11 +101,13 @@ def salvage_records(body: bytes) -> list[Any] | None:
     One ``NaN``, lone surrogate or invalid UTF-8 byte must not cost its 1,000 neighbours: when
     the envelope's structure is whole (its records array closes), each record is parsed on its
     own, and one that does not parse is kept as ``Unparsed`` (a dead letter of its own). A body
-    whose structure does not close (cut short) is not salvaged: None.
+    whose structure does not close (cut short), or that goes on after it (more JSON lines), is
+    not salvaged: None.
     """
     start = _ARRAY_START.match(body)
     if start is None:
         return None
+    end = b"}" if body[start.start() : start.end()].lstrip()[:1] == b"{" else b""
     depth = 0
     item = start.end()
     spans: list[tuple[int, int]] = []
@@ -113,6 +119,8 @@ def salvage_records(body: bytes) -> list[Any] | None:
             depth += 1
         elif mark in b"]}":
             if depth == 0:
+                if body[token.end() :].strip() != end:  # more after it: records not to drop
+                    return None
                 if body[item : token.start()].strip():
                     spans.append((item, token.start()))
                 return [_parse_one(body[a:b]) for a, b in spans]

@@ -122,3 +122,28 @@ def test_envelope_bare_array_and_bare_record_agree() -> None:
     assert split_records(records) == records
     assert split_records(records[0]) == [records[0]]
     assert split_records({"records": []}) == []
+
+
+NAN_RECORD = b'{"time": "2024-09-30T12:00:00Z", "category": "GatewayLogs", "durationMs": NaN}'
+
+
+def test_json_lines_with_a_bad_line_keep_every_line(pipeline: Pipeline) -> None:
+    line = load_fixture("policy_aihub").replace(b"\n", b"")
+    result = pipeline.process([EventInput(line + b"\n" + NAN_RECORD + b"\n" + line)])
+    assert result.counts().reconciles
+    assert [r["RecordIndex"] for r in result.rows] == [0, 2]
+    assert [(d["Reason"], d["RecordIndex"]) for d in result.dead_letters] == [("not_json", 1)]
+
+
+def test_an_envelope_followed_by_more_lines_is_not_salvaged_alone(pipeline: Pipeline) -> None:
+    # Salvaging the first envelope of several lines dropped the other lines' records unseen.
+    good = json.dumps(json.loads(load_fixture("throttled_429"))["records"][0]).encode()
+    first = b'{"records": [' + good + b"," + NAN_RECORD + b"]}"
+    second = b'{"records": [' + good + b"," + good + b"]}"
+    for body in (first + b"\n" + second, second + b"\n" + first):
+        result = pipeline.process([EventInput(body)])
+        assert result.records == 2  # one per line: nothing is dropped unaccounted
+        assert result.counts().reconciles
+        assert sorted(d["Reason"] for d in result.dead_letters) == ["not_json", "unknown_shape"]
+    result = pipeline.process([EventInput(first + b" trailing")])
+    assert [(d["Reason"], d["RecordIndex"]) for d in result.dead_letters] == [("not_json", -1)]
