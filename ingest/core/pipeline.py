@@ -116,6 +116,13 @@ class Pipeline:
                 continue
             try:
                 outcome = flatten(record, fallback_time)
+            except (RecursionError, orjson.JSONEncodeError) as exc:
+                # A value nested deeper than text can hold (orjson writes 254 levels, Python
+                # recurses about 1,000; the parser reads up to 1,024): the record's fault.
+                outcome = Rejected(
+                    RejectReason.BAD_FIELD,
+                    f"a value is nested too deep to keep as text ({type(exc).__name__}: {exc})",
+                )
             except Exception as exc:  # noqa: BLE001 - the safety net: a bug costs one record, not the batch
                 outcome = Rejected(RejectReason.INTERNAL_ERROR, f"{type(exc).__name__}: {exc}")
             if isinstance(outcome, Rejected):

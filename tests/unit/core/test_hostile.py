@@ -91,6 +91,24 @@ CASES: dict[str, tuple[Any, str]] = {
     "year 1 with an offset": (_with("time", "0001-01-01T00:00:00+05:00"), "bad_timestamp"),
     "year 9999 with an offset": (_with("time", "9999-12-31T23:59:59-05:00"), "bad_timestamp"),
     "an array 1,000 deep": (Raw(b"[" * 1000 + b"]" * 1000), "not_a_record"),
+    "an object 300 deep as an id": (
+        Raw(
+            orjson.dumps({**GOOD, "correlationId": 0})[:-1].replace(
+                b'"correlationId":0', b'"correlationId":' + b'{"a":' * 300 + b"1" + b"}" * 300
+            )
+            + b"}"
+        ),
+        "bad_field",
+    ),
+    "an object 1,000 deep in a policy payload": (
+        Raw(
+            b'{"timestamp": "2024-09-30T12:31:32Z", "subscription": '
+            + b'{"a":' * 1000
+            + b"1"
+            + b"}" * 1001
+        ),
+        "bad_field",
+    ),
 }
 
 
