@@ -15,7 +15,7 @@ import orjson
 import xxhash
 
 from ingest.config import CoreSettings
-from ingest.core.decode import decode_body, inflate_partially, split_records
+from ingest.core.decode import GZIP_MAGIC, decode_body, inflate_partially, split_records
 from ingest.core.flatten import Flattener
 from ingest.core.privacy import mask_bytes, mask_secrets
 from ingest.model import (
@@ -146,10 +146,11 @@ class Pipeline:
     def _reject_event(self, reject: Rejected, event: EventInput, result: BatchResult) -> None:
         result.records += 1
         raw, detail = event.body, reject.detail
-        if reject.reason is RejectReason.BAD_GZIP:
-            # Keep what inflates, masked, not the compressed bytes: those inflate to any secret.
-            inflated = inflate_partially(raw, self.settings.dead_letter_max_bytes)
-            raw, detail = inflated, f"{detail} (kept: the {len(inflated)} bytes that inflate)"
+        if raw[:2] == GZIP_MAGIC:
+            # Keep what inflates, masked, never the compressed bytes: those inflate to any secret
+            # (a damaged body, a bomb, or a whole one that is not JSON).
+            raw = inflate_partially(raw, self.settings.dead_letter_max_bytes + 1)
+            detail = f"{detail} (kept: what it inflates to, not its {len(event.body)} bytes)"
         # One id per event: a replay of the same event (same partition and sequence number, or
         # the same bytes from a file) is a duplicate; two events with the same bad bytes are not.
         meta = event.meta

@@ -154,3 +154,21 @@ def test_dead_letters_mask_their_detail_and_their_bytes() -> None:
     assert inflated["RawEncoding"] == "utf8"  # what inflated, masked: never the compressed bytes
     assert "eyJzdWIi" not in inflated["RawPayload"]
     assert "***" in inflated["RawPayload"]
+
+
+def test_a_gzip_event_is_kept_as_what_it_inflates_to_never_compressed() -> None:
+    import gzip
+
+    from ingest.core.pipeline import MAX_RECORDS_PER_EVENT, Pipeline
+    from ingest.model import EventInput
+
+    secret = f"Authorization: Bearer {JWT}".encode()
+    not_json = gzip.compress(b"not json: " + secret)
+    records = b",".join([b'{"note": "' + secret + b'"}'] + [b"{}"] * MAX_RECORDS_PER_EVENT)
+    bomb = gzip.compress(b'{"records": [' + records + b"]}")
+    result = Pipeline(golden_settings()).process([EventInput(not_json), EventInput(bomb)])
+    assert [d["Reason"] for d in result.dead_letters] == ["not_json", "too_large"]
+    for letter in result.dead_letters:
+        assert letter["RawEncoding"] == "utf8", letter["Detail"]
+        assert "eyJzdWIi" not in letter["RawPayload"]
+        assert "Authorization: ***" in letter["RawPayload"]
