@@ -13,6 +13,8 @@ from typing import Any
 
 import orjson
 
+from ingest.core.privacy import mask_secrets
+
 MISSING_TOKENS = frozenset({"", "na", "n/a", "null", "none", "-", "undefined", "nan"})
 """String values that mean "no value" in hand-written policy payloads."""
 
@@ -36,6 +38,11 @@ def to_str(value: Any) -> str:
     if isinstance(value, (int, float)):
         return str(value)
     return orjson.dumps(value).decode()
+
+
+def shown(value: Any) -> str:
+    """A value as an error message shows it: masked first, then cut (a cut secret is unmasked)."""
+    return mask_secrets(value if isinstance(value, str) else str(value))[:80]
 
 
 LONG_MIN, LONG_MAX = -(2**63), 2**63 - 1
@@ -84,10 +91,10 @@ def _to_int(value: Any, name: str) -> int | None:
         try:
             number = float(text.replace(",", ""))
         except ValueError:
-            raise FieldError(f"`{name}` is `{value[:80]}`, not a number") from None
+            raise FieldError(f"`{name}` is `{shown(value)}`, not a number") from None
         if number.is_integer():
             return int(number)
-        raise FieldError(f"`{name}` is `{value[:80]}`, not a whole number")
+        raise FieldError(f"`{name}` is `{shown(value)}`, not a whole number")
     raise FieldError(f"`{name}` is a {type(value).__name__}, not a number")
 
 
@@ -105,7 +112,7 @@ def to_bool(value: Any, name: str) -> bool | None:
             return False
         if text in MISSING_TOKENS:
             return None
-    raise FieldError(f"`{name}` is `{str(value)[:80]}`, not true or false")
+    raise FieldError(f"`{name}` is `{shown(value)}`, not true or false")
 
 
 _ISO = re.compile(
@@ -170,7 +177,7 @@ def to_datetime(value: Any, name: str, formats: Sequence[str] = ()) -> str | Non
             # Validates the calendar (no 2024-02-30) without losing the 7th fractional digit.
             datetime(int(year), int(month), int(day), int(hour), int(minute), int(second))
         except ValueError:
-            raise TimestampError(f"`{name}` is `{text[:80]}`, not a valid time") from None
+            raise TimestampError(f"`{name}` is `{shown(text)}`, not a valid time") from None
         frac7 = (frac or "").ljust(7, "0")[:7]
         if zone is None or zone.upper() == "Z" or zone.replace(":", "") in ("+0000", "-0000"):
             return f"{year}-{month}-{day}T{hour}:{minute}:{second}.{frac7}Z"
@@ -180,11 +187,11 @@ def to_datetime(value: Any, name: str, formats: Sequence[str] = ()) -> str | Non
         try:
             return format_datetime(datetime.fromisoformat(iso))
         except (ValueError, OverflowError):  # year 1 or 9999 moved past the calendar by an offset
-            raise TimestampError(f"`{name}` is `{text[:80]}`, not a valid time") from None
+            raise TimestampError(f"`{name}` is `{shown(text)}`, not a valid time") from None
     for fmt in formats:
         try:
             parsed = datetime.strptime(text, fmt)
         except ValueError:
             continue
         return format_datetime(parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC))
-    raise TimestampError(f"`{name}` is `{text[:80]}`, not a time in a known format")
+    raise TimestampError(f"`{name}` is `{shown(text)}`, not a time in a known format")

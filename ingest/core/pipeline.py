@@ -149,7 +149,10 @@ class Pipeline:
         if raw[:2] == GZIP_MAGIC:
             # Keep what inflates, masked, never the compressed bytes: those inflate to any secret
             # (a damaged body, a bomb, or a whole one that is not JSON).
-            raw = inflate_partially(raw, self.settings.dead_letter_max_bytes + 1)
+            limit = self.settings.dead_letter_max_bytes
+            inflated = inflate_partially(raw, limit + 1)
+            whole = reject.reason is not RejectReason.BAD_GZIP and len(inflated) <= limit
+            raw = inflated if whole else _without_last_word(inflated)
             detail = f"{detail} (kept: what it inflates to, not its {len(event.body)} bytes)"
         # One id per event: a replay of the same event (same partition and sequence number, or
         # the same bytes from a file) is a duplicate; two events with the same bad bytes are not.
@@ -205,6 +208,21 @@ class Pipeline:
         row["EventEnqueuedTime"] = meta.enqueued_time
         row["RecordIndex"] = index
         return row
+
+
+_WORD_BYTES = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=_.~%-")
+"""Bytes a credential is written with (base64, hex, JWTs, key=value)."""
+
+
+def _without_last_word(prefix: bytes) -> bytes:
+    """A prefix of a longer text without its last word.
+
+    A credential cut there is no longer recognisable as one: it is dropped, not kept unmasked.
+    """
+    end = len(prefix)
+    while end and prefix[end - 1] in _WORD_BYTES:
+        end -= 1
+    return prefix[:end]
 
 
 def _raw_of(record: Any) -> bytes:

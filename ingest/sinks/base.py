@@ -47,7 +47,7 @@ def admit(tables: Mapping[str, Rows], *, max_payload: int = 65536) -> dict[str, 
             if fits(row):
                 kept.append(row)
                 continue
-            refused = _refused(row, schema.problems(row), max_payload)
+            refused = _refused(row, schema.problems(_masked(row)), max_payload)
             admitted.setdefault(DEAD_LETTER_TABLE, []).append(refused)
         admitted[LANDING_TABLE] = kept
     letters = admitted.get(DEAD_LETTER_TABLE)
@@ -55,9 +55,14 @@ def admit(tables: Mapping[str, Rows], *, max_payload: int = 65536) -> dict[str, 
         schema = load_table(DEAD_LETTER_TABLE)
         fits = row_checker(DEAD_LETTER_TABLE)
         admitted[DEAD_LETTER_TABLE] = [
-            row if fits(row) else _repaired(row, schema.problems(row)) for row in letters
+            row if fits(row) else _repaired(row, schema.problems(_masked(row))) for row in letters
         ]
     return admitted
+
+
+def _masked(row: Mapping[str, Any]) -> dict[str, Any]:
+    """A row whose texts are masked, for messages that quote (and cut) its values."""
+    return {k: mask_secrets(v) if isinstance(v, str) else v for k, v in row.items()}
 
 
 def _refused(row: Mapping[str, Any], problems: list[str], max_payload: int) -> dict[str, Any]:

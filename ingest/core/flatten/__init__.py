@@ -13,7 +13,7 @@ from typing import Any
 import orjson
 
 from ingest.config import CoreSettings
-from ingest.core.coerce import FieldError, TimestampError, to_str
+from ingest.core.coerce import FieldError, TimestampError, shown, to_str
 from ingest.core.flatten.fields import (
     CATEGORY_BY_TYPE,
     GATEWAY_LLM_LOGS,
@@ -78,7 +78,7 @@ class Flattener:
             if category:
                 return Rejected(
                     RejectReason.UNSUPPORTED_CATEGORY,
-                    f"category `{category[:80]}` is not GatewayLogs or GatewayLlmLogs",
+                    f"category `{shown(category)}` is not GatewayLogs or GatewayLlmLogs",
                     fmt.value,
                 )
             return self.policy.flatten(lower_keys(record), self.finisher, fallback_time)

@@ -279,7 +279,7 @@ class Finisher:
             row["OperationKind"] = normalize_kind(response.kind) or row["OperationKind"]
         if not row["ErrorCode"]:
             row["ErrorCode"] = response.error_code
-            row["ErrorMessage"] = mask_secrets(response.error_message[:1024])
+            row["ErrorMessage"] = mask_secrets(response.error_message)[:1024]  # masked, then cut
         row["IsRequestBodyTruncated"] = request.truncated if request.present else None
         row["IsResponseBodyTruncated"] = response.truncated if response.present else None
 

@@ -132,12 +132,12 @@ def flatten_gateway(f: Fields, fmt: SourceFormat, finisher: Finisher) -> Landing
         errors = lower_keys(last_error)
         row["LastErrorSource"] = to_str(errors.get("source"))
         row["LastErrorReason"] = to_str(errors.get("reason"))
-        row["LastErrorMessage"] = mask_secrets(to_str(errors.get("message"))[:1024])
+        row["LastErrorMessage"] = mask_secrets(to_str(errors.get("message")))[:1024]
         row["LastErrorSection"] = to_str(errors.get("section"))
     elif fmt is SourceFormat.LOG_ANALYTICS:  # Log Analytics flattens lastError into columns
         row["LastErrorSource"] = to_str(get("lastErrorSource"))
         row["LastErrorReason"] = to_str(get("lastErrorReason"))
-        row["LastErrorMessage"] = mask_secrets(to_str(get("lastErrorMessage"))[:1024])
+        row["LastErrorMessage"] = mask_secrets(to_str(get("lastErrorMessage")))[:1024]
         row["LastErrorSection"] = to_str(get("lastErrorSection"))
     if row["ResponseCode"] == 429:
         row["ThrottledBy"] = "backend" if row["BackendResponseCode"] == 429 else "apim"

@@ -172,3 +172,45 @@ def test_a_gzip_event_is_kept_as_what_it_inflates_to_never_compressed() -> None:
         assert letter["RawEncoding"] == "utf8", letter["Detail"]
         assert "eyJzdWIi" not in letter["RawPayload"]
         assert "Authorization: ***" in letter["RawPayload"]
+
+
+@pytest.mark.parametrize("where", ["lastError", "error body", "bad number", "bad time", "category"])
+def test_a_secret_across_a_cut_is_masked_before_the_cut(where: str) -> None:
+    from ingest.core.pipeline import Pipeline
+    from ingest.model import EventInput
+
+    key = "Az9" * 28  # an 84-character Azure AI key: cut short, it no longer looks like one
+    record = orjson.loads(load_fixture("chat_nonstream"))["records"][0]
+    properties = record["properties"]
+    text = "x" * 1000 + " " + key
+    if where == "lastError":
+        properties["lastError"] = {"message": text}
+    elif where == "error body":
+        properties["backendResponseBody"] = orjson.dumps({"error": {"message": text}}).decode()
+    elif where == "bad number":
+        properties["responseCode"] = key  # shown, cut at 80 characters, in the detail
+    elif where == "bad time":
+        record["time"] = key
+    else:
+        record["category"] = key
+    result = Pipeline(golden_settings()).process([EventInput(orjson.dumps({"records": [record]}))])
+    out = orjson.dumps([result.rows, result.dead_letters]).decode()
+    assert "Az9Az9Az9Az9" not in out, where
+    assert "***" in out
+
+
+def test_a_damaged_gzip_cut_inside_a_secret_keeps_no_part_of_it() -> None:
+    import gzip
+
+    from ingest.core.pipeline import Pipeline
+    from ingest.model import EventInput
+
+    key = (
+        "ujOeHwdFcAefAZhnM6Jy8c1rihtYlKNxHddmQAtKCs"
+        "XRpJG2Tr8hzUjEcPVJ2tRKJC06DPdRO9YrxPbCkhdV"
+    )  # 84 random characters: no pattern to compress
+    body = gzip.compress(b'{"records": [{"note": "' + b"x" * 5000 + b" " + key.encode() + b'"}]}')
+    for cut in range(12, len(body) - 8):  # the stream ends before, inside and after the key
+        (letter,) = Pipeline(golden_settings()).process([EventInput(body[:cut])]).dead_letters
+        assert letter["Reason"] == "bad_gzip"
+        assert key[:12] not in letter["RawPayload"], cut
