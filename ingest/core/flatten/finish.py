@@ -128,15 +128,16 @@ def url_facts(url: str) -> UrlFacts:
     facts = _URL_CACHE.get(url)
     if facts is None:
         is_v1 = "/openai/v1/" in url.lower()
-        m = _DEPLOYMENT.search(url)
-        v = _API_VERSION.search(url)
+        scrubbed = scrub_url(url)  # the facts too: a JWT as the deployment, `;sig=` after a value
+        m = _DEPLOYMENT.search(scrubbed)
+        v = _API_VERSION.search(scrubbed)
         kind = kind_from_url(url)
         facts = UrlFacts(
             deployment=m.group(1) if m else "",
             api_version=v.group(1) if v else ("v1" if is_v1 else ""),
             kind=kind,
             model_in_body=m is None and (is_v1 or kind != ""),
-            scrubbed=scrub_url(url),
+            scrubbed=scrubbed,
         )
         if len(_URL_CACHE) >= _URL_CACHE_SIZE:
             _URL_CACHE.clear()

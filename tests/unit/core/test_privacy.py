@@ -214,3 +214,12 @@ def test_a_damaged_gzip_cut_inside_a_secret_keeps_no_part_of_it() -> None:
         (letter,) = Pipeline(golden_settings()).process([EventInput(body[:cut])]).dead_letters
         assert letter["Reason"] == "bad_gzip"
         assert key[:12] not in letter["RawPayload"], cut
+
+
+def test_what_a_url_says_is_read_from_it_once_its_secrets_are_masked() -> None:
+    from ingest.core.flatten.finish import url_facts
+
+    facts = url_facts(f"https://gw.example/openai/deployments/{JWT}/chat/completions?api-version=1")
+    assert (facts.deployment, facts.kind) == ("***", "chat")
+    facts = url_facts("https://gw.example/openai/deployments/gpt-4o/chat?api-version=1;sig=s3cr3t")
+    assert (facts.deployment, facts.api_version) == ("gpt-4o", "1;sig=***")
