@@ -94,15 +94,25 @@ def _mask_key_values(text: str) -> str:
     return "".join(out)
 
 
+_SECRET_FIELD_NAMES = (
+    r"(?i:api[-_]?key|subscription[-_]?key|authorization|jwt[-_]?token|jwt|"
+    r"password|secret|accountkey|sharedaccesskey|access[-_]?token)"
+)
 _JSON_SECRET_FIELD = re.compile(
-    r"(?P<name>\"[\w-]*(?i:api[-_]?key|subscription[-_]?key|authorization|jwt[-_]?token|jwt|"
-    r"password|secret|accountkey|sharedaccesskey|access[-_]?token)[\w-]*\"\s*:\s*)"
+    r"(?P<name>\"[\w-]*" + _SECRET_FIELD_NAMES + r"[\w-]*\"\s*:\s*)"
     r"(?P<value>\"(?:[^\"\\]|\\.)*\")"
 )
+_ESCAPED_JSON_SECRET_FIELD = re.compile(
+    r"(?P<name>\\\"[\w-]*" + _SECRET_FIELD_NAMES + r"[\w-]*\\\"\s*:\s*)"
+    r"\\\"(?:[^\"\\]|\\[^\"])*\\\""
+)
+"""The same field inside JSON that is itself a JSON string (a logged body in a record):
+``{\\"apiKey\\": \\"...\\"}``."""
 
 _URL_SECRET_PARAM = re.compile(
     r"(?P<name>[?&#;](?i:(?:ocp-apim-)?subscription-key|x-api-key|api[-_]?key|sig|code|key|"
-    r"access[-_]token|id_token|refresh_token|token|client[-_]secret|jwt|password)=)[^&#;]*"
+    r"access[-_]token|id_token|refresh_token|token|client[-_]secret|jwt|password|passwd|"
+    r"accountkey|sharedaccess(?:key|signature)|authorization)=)[^&#;]*"
 )
 
 _EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
@@ -125,6 +135,8 @@ def mask_secrets(text: str) -> str:
         return text
     if '"' in text:
         text = _JSON_SECRET_FIELD.sub(lambda m: m.group("name") + f'"{MASK}"', text)
+        if '\\"' in text:
+            text = _ESCAPED_JSON_SECRET_FIELD.sub(lambda m: m.group("name") + f'\\"{MASK}\\"', text)
     if ":" in text or "=" in text:
         text = _mask_key_values(text)
     lowered = text.lower()

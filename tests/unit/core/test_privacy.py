@@ -21,6 +21,11 @@ FAKE_KEY = "0123456789abcdef0123456789abcdef"
         (f"my key is {FAKE_KEY}.", "my key is ***."),
         ("token eyJhbGciOiJub25lIn0.eyJzdWIiOiJub2JvZHkifQ.ZmFrZQ here", "token *** here"),
         ('{"apikey": "abc", "x": 1}', '{"apikey": "***", "x": 1}'),
+        # a logged body: JSON inside a JSON string
+        (
+            '{"body": "{\\"apiKey\\": \\"abc\\", \\"x\\": 1}"}',
+            '{"body": "{\\"apiKey\\": \\"***\\", \\"x\\": 1}"}',
+        ),
         ("AccountKey=c2VjcmV0;EndpointSuffix=core", "AccountKey=***;EndpointSuffix=core"),
     ],
 )
@@ -107,6 +112,10 @@ JWT = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.c2lnbmF0dXJlLXNpZ24"
         "https://user:SECRETVALUE@gw.example/openai",
         f"https://gw.example/v1/{JWT}/chat",
         "https://gw.example/x?Ocp-Apim-Subscription-Key=SECRETVALUE",
+        "https://gw.example/x?AccountKey=SECRETVALUE",
+        "https://gw.example/x?SharedAccessSignature=SECRETVALUE",
+        "https://gw.example/x?authorization=Bearer%20SECRETVALUE",
+        "https://gw.example/x?passwd=SECRETVALUE",
     ],
 )
 def test_every_url_shape_loses_its_secret(url: str) -> None:
