@@ -69,7 +69,7 @@ class Pipeline:
         result.events += 1
         result.bytes_in += len(event.body)
         meta = event.meta
-        decoded = decode_body(event.body)
+        decoded = decode_body(event.body, MAX_RECORDS_PER_EVENT)
         if isinstance(decoded, Rejected):
             self._reject_event(decoded, event, result)
             return

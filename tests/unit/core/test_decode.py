@@ -5,6 +5,8 @@ from __future__ import annotations
 import gzip
 import json
 
+import pytest
+
 from ingest.core.decode import MAX_DECOMPRESSED_BYTES, decode_body, split_records
 from ingest.core.pipeline import Pipeline
 from ingest.model import EventInput, EventMeta
@@ -147,3 +149,24 @@ def test_an_envelope_followed_by_more_lines_is_not_salvaged_alone(pipeline: Pipe
         assert sorted(d["Reason"] for d in result.dead_letters) == ["not_json", "unknown_shape"]
     result = pipeline.process([EventInput(first + b" trailing")])
     assert [(d["Reason"], d["RecordIndex"]) for d in result.dead_letters] == [("not_json", -1)]
+
+
+def test_a_large_body_of_too_many_records_is_refused_before_it_is_parsed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Parsing costs up to 30 times a body's size: a bomb's records are counted instead.
+    monkeypatch.setattr("ingest.core.decode.COUNT_ABOVE", 3000)
+    count = 1001  # `{},` a record: past the size at which records are counted
+    bodies = {
+        "envelope": b'{"records": [' + b",".join([b"{}"] * count) + b"]}",
+        "array": b"[" + b",".join([b"{}"] * count) + b"]",
+        "lines": b"\n".join([b"{}"] * count),
+    }
+    for shape, body in bodies.items():
+        outcome = decode_body(gzip.compress(body), max_records=count - 1)
+        assert getattr(outcome, "reason", None) == "too_large", shape
+        assert "counted before parsing" in getattr(outcome, "detail", ""), shape
+        decoded = decode_body(gzip.compress(body), max_records=count)  # at the limit: parsed
+        assert not hasattr(decoded, "reason"), shape
+    one_large_record = b'{"note": "' + b"x" * 3000 + b'"}'
+    assert not hasattr(decode_body(one_large_record, max_records=1), "reason")
