@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import threading
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
-from azure.kusto.data import KustoClient, KustoConnectionStringBuilder
+from azure.kusto.data import ClientRequestProperties, KustoClient, KustoConnectionStringBuilder
 from azure.kusto.data.exceptions import KustoServiceError
 
 from ingest.commands.serve import MAX_RECORDS, LocalKustoServer
@@ -92,3 +97,105 @@ def test_malformed_and_oversized_bodies_are_refused_with_4xx(served: tuple[str, 
     # The server is still up.
     (row,) = _client(url).execute("default", "print n = 1").primary_results[0]
     assert row["n"] == 1
+
+
+@contextmanager
+def _server(store: LocalSink, max_running: int) -> Iterator[LocalKustoServer]:
+    server = LocalKustoServer(store.con, port=0, quiet=True, max_running=max_running)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalSink]:
+    sink = LocalSink(Path(tmp_path_factory.mktemp("concurrent")) / "store.duckdb", for_queries=True)
+    yield sink
+    sink.close()
+
+
+def _run(url: str, query: str, timeout: float | None = None) -> tuple[str, float]:
+    """A query's outcome ("rows: ..." or the error's text) and when it came (monotonic)."""
+    properties = ClientRequestProperties()
+    if timeout is not None:
+        properties.set_option(
+            ClientRequestProperties.request_timeout_option_name, timedelta(seconds=timeout)
+        )
+    try:
+        response = _client(url).execute("default", query, properties)
+        outcome = f"rows: {[list(r) for r in response.primary_results[0]]}"
+    except KustoServiceError as exc:
+        outcome = str(exc)
+    return outcome, time.monotonic()
+
+
+ENDLESS = (
+    "range x from 1 to 1000000 step 1 | extend k = 1"
+    " | join kind=inner (range y from 1 to 1000000 step 1 | extend k = 1) on k | count"
+)
+"""A count over 10^12 joined rows: hours of work for DuckDB, in little memory."""
+
+
+def test_a_query_past_its_timeout_is_stopped_while_other_clients_are_answered(
+    store: LocalSink,
+) -> None:
+    with _server(store, max_running=3) as server, ThreadPoolExecutor(2) as pool:
+        url = server.url
+        slow = [pool.submit(_run, url, ENDLESS, 5) for _ in range(2)]
+        fast = [_run(url, f"print n = {n}", 60) for n in range(3)]  # another client
+        slow_outcomes = [future.result(timeout=120) for future in slow]
+        # The fast queries ran beside the slow ones, and answered before their timeouts came.
+        assert [outcome for outcome, _ in fast] == [f"rows: [[{n}]]" for n in range(3)]
+        assert max(at for _, at in fast) < min(at for _, at in slow_outcomes)
+        for outcome, _ in slow_outcomes:
+            assert "timed out" in outcome
+        # And the timed-out queries stopped, although they had hours of work left.
+        deadline = time.monotonic() + 60
+        while server.running and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert server.running == 0
+
+
+def test_a_step_duckdb_does_not_interrupt_is_answered_at_its_timeout_and_holds_its_slot(
+    store: LocalSink, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # What DuckDB does not interrupt (building the list of a huge `range`), simulated: the
+    # query's thread waits until the test lets it go, whatever the interrupts.
+    from ingest.commands import serve
+
+    let_go = threading.Event()
+    run_on = serve._run_on
+
+    def stuck_or_real(server: Any, cursor: Any, cancelled: Any, csl: str, *rest: Any) -> Any:
+        if "stuck" in csl:
+            let_go.wait(120)
+        return run_on(server, cursor, cancelled, csl, *rest)
+
+    monkeypatch.setattr(serve, "_run_on", stuck_or_real)
+    with _server(store, max_running=2) as server, ThreadPoolExecutor(1) as pool:
+        url = server.url
+        try:
+            first = _run(url, "print stuck = 1", 2)[0]
+            assert "timed out" in first  # answered at its timeout, the step still running
+            assert _run(url, "print n = 1")[0] == "rows: [[1]]"  # the other slot
+            assert "timed out" in _run(url, "print stuck = 2", 2)[0]
+            busy = _run(url, "print n = 2", 2)[0]  # both slots held by stuck steps
+            assert "the store is busy" in busy
+            later = pool.submit(_run, url, "print n = 3", 60)
+        finally:
+            let_go.set()
+        assert later.result(timeout=120)[0] == "rows: [[3]]"  # slots come back as steps end
+
+
+def test_the_sdks_request_properties_are_honoured(served: tuple[str, str]) -> None:
+    # The SDK sends them as a JSON string: its parameters and options reach the query.
+    url, database = served
+    properties = ClientRequestProperties()
+    properties.set_parameter("n", 41)
+    query = "declare query_parameters(n: long); print m = n + 1"
+    response = _client(url).execute(database, query, properties)
+    assert [list(r) for r in response.primary_results[0]] == [[42]]

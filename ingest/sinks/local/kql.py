@@ -82,12 +82,7 @@ def connect(path: str = ":memory:") -> duckdb.DuckDBPyConnection:
     """A DuckDB connection with every table of the scripts and their stored functions."""
     con: duckdb.DuckDBPyConnection = duckdb_kql.connect(path)
     for name in TABLES:
-        schema = load_table(name)
-        columns = ", ".join(f'"{c.name}" {DUCKDB_TYPES[c.type]}' for c in schema.columns)
-        # The landing table keeps nothing (retention 0 in ADX): a temporary table, never written
-        # to the file; each connection has its own, empty until a batch lands in it.
-        kind = "TEMP TABLE" if name == LANDING_TABLE else "TABLE"
-        con.execute(f'CREATE {kind} IF NOT EXISTS "{name}" ({columns})')
+        con.execute(_create_table(name))
         # A store made before a column was added gets it at the end, as `.create-merge` does.
         present = {
             row[0]
@@ -95,7 +90,7 @@ def connect(path: str = ":memory:") -> duckdb.DuckDBPyConnection:
                 "SELECT column_name FROM information_schema.columns WHERE table_name = ?", [name]
             ).fetchall()
         }
-        for column in schema.columns:
+        for column in load_table(name).columns:
             if column.name not in present:
                 con.execute(
                     f'ALTER TABLE "{name}" ADD COLUMN "{column.name}" {DUCKDB_TYPES[column.type]}'
@@ -115,6 +110,27 @@ def connect(path: str = ":memory:") -> duckdb.DuckDBPyConnection:
     for seed in seeds(production_statements()):  # reference data (idempotent by design)
         duckdb_kql.script(con, seed.statement.text)
     return con
+
+
+def _create_table(name: str) -> str:
+    schema = load_table(name)
+    columns = ", ".join(f'"{c.name}" {DUCKDB_TYPES[c.type]}' for c in schema.columns)
+    # The landing table keeps nothing (retention 0 in ADX): a temporary table, never written
+    # to the file; each connection has its own, empty until a batch lands in it.
+    kind = "TEMP TABLE" if name == LANDING_TABLE else "TABLE"
+    return f'CREATE {kind} IF NOT EXISTS "{name}" ({columns})'
+
+
+def cursor(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
+    """A connection of its own to the store ``con`` opened, for one query on one thread.
+
+    DuckDB runs the queries of several cursors at once, and interrupts one without the others;
+    each has the (empty) landing table, as ``connect`` gives every connection.
+    """
+    own = con.cursor()
+    own.execute("SET TimeZone = 'UTC'")
+    own.execute(_create_table(LANDING_TABLE))
+    return own
 
 
 def _sql_type(kind: str) -> str:
