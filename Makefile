@@ -9,7 +9,7 @@ UV_COMPILE := $(PY) -m uv pip compile --quiet --generate-hashes --python-version
 INFRA_VENV := .venv-infra
 INFRA_STAMP := $(INFRA_VENV)/.installed
 
-.PHONY: check test lint typecheck unit integration infra e2e lock demo bench bench-replay bench-batch bench-day chromium clean
+.PHONY: check test lint typecheck unit integration infra e2e lock demo bench bench-replay bench-batch bench-day bench-memory chromium clean
 
 $(STAMP): requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -86,6 +86,11 @@ bench-replay: $(STAMP)
 ## and batch size: events/s, MB/s, rows/s, peak memory per worker (about 3 minutes)
 bench-batch: $(STAMP) $(NODE_STAMP)
 	$(PY) benchmarks/bench_batch_path.py
+
+## bench-memory: peak memory of the worst cases: host.json's largest trigger batch of 1 MB events
+## through the ADX sink's encoding, and record bombs (two to four minutes; needs ~3 GB free memory)
+bench-memory: $(STAMP)
+	$(PY) benchmarks/bench_memory.py
 
 ## bench-day: a simulated day at 10x and 100x the demo's traffic with a 10-minute ADX outage
 ## (tens of minutes; `$(PY) benchmarks/bench_day.py --hours 2` for a shorter day)

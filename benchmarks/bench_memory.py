@@ -1,0 +1,187 @@
+"""Peak memory of the worst cases: the largest trigger batch, and the record bomb.
+
+* The largest batch the Functions trigger hands over: host.json's ``maxEventBatchSize`` events of
+  Event Hubs' largest size (1 MB bodies), through ``ingest.batch.run_batch`` into the real
+  ``AdxSink`` (its admission and its gzip JSON-lines encoding, one payload per table) with an
+  in-memory ingest client in place of azure-kusto-ingest (queued ingestion would upload the same
+  payload bytes; status tracking is off). Three kinds of events: logged chat calls with bodies
+  (about 3 KB a record: ``CAPTURE_TEXT=none`` and ``full``), and the smallest records that still
+  make rows (GatewayLlmLogs records of about 150 bytes: the most rows a megabyte can hold).
+* The record bomb: one small gzip body inflating to millions of ``{}`` records (8 million, as
+  reported: 24 MB inflated; and as many as fit under the 64 MB inflation cap), through the same
+  path. It ends as one ``too_large`` dead letter; the memory is the parse of its records.
+
+Each case runs in a fresh interpreter (``--case``), so its peak resident set (``ru_maxrss``) is
+its own. ``base`` is the interpreter with the app's imports, ``inputs`` adds the batch's event
+bodies (the Functions host hands the worker all of them at once), ``peak`` is the whole run.
+
+Not a test: numbers only. All cases take two to four minutes on the 2-core development machine
+and need about 3 GB of free memory (the smallest-records batch); ``--cases`` picks some.
+
+    python benchmarks/bench_memory.py [--cases batch-chat,batch-chat-full,batch-tiny,bomb-8m,bomb-cap]
+        [--events 256] [--json FILE]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import time
+import zlib
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+EVENT_BYTES = 1_000_000
+"""An Event Hubs event is at most 1 MB (1,048,576 bytes, properties included)."""
+
+CASES = ("batch-chat", "batch-chat-full", "batch-tiny", "bomb-8m", "bomb-cap")
+
+
+def _rss_mb() -> float:
+    """Peak resident set of this process so far, in MB (Linux ``ru_maxrss`` is in KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _max_batch() -> int:
+    host = json.loads((ROOT / "host.json").read_text(encoding="utf-8"))
+    return int(host["extensions"]["eventHubs"]["maxEventBatchSize"])
+
+
+def _envelope(record: bytes, tag: bytes) -> bytes:
+    """A diagnostic-settings envelope of copies of ``record`` filling one event."""
+    count = (EVENT_BYTES - 20) // (len(record) + 1)
+    return b'{"records": [' + b",".join([record.replace(b"@TAG@", tag)] * count) + b"]}"
+
+
+def _events(case: str, count: int) -> list[Any]:
+    from ingest.model import EventInput, EventMeta
+
+    if case.startswith("batch-chat"):
+        document = json.loads((ROOT / "tests/fixtures/apim/chat_nonstream.json").read_bytes())
+        record = document["records"][0]
+        record["correlationId"] = "@TAG@"
+        template = json.dumps(record).encode()
+    elif case == "batch-tiny":
+        template = (
+            b'{"time": "2024-09-30T12:31:31.4465902Z", "category": "GatewayLlmLogs", '
+            b'"correlationId": "@TAG@", "properties": {"deploymentName": "gpt-4o", '
+            b'"promptTokens": 5, "completionTokens": 7}}'
+        )
+    else:
+        records = 8_000_000 if case == "bomb-8m" else (64 * 1024 * 1024 - 20) // 3
+        return [EventInput(_bomb(records), EventMeta("0", 0, "0", "2025-10-01T00:00:00.0000000Z"))]
+    return [
+        EventInput(
+            _envelope(template, f"c{i}".encode()),
+            EventMeta("0", i, str(i * EVENT_BYTES), "2025-10-01T00:00:00.0000000Z"),
+        )
+        for i in range(count)
+    ]
+
+
+def _bomb(records: int) -> bytes:
+    """A gzip body of ``records`` empty objects, compressed as it is written (no 64 MB copy)."""
+    compressor = zlib.compressobj(9, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+    parts = [compressor.compress(b'{"records": [{}')]
+    chunk = b",{}" * 100_000
+    for _ in range((records - 1) // 100_000):
+        parts.append(compressor.compress(chunk))
+    parts.append(compressor.compress(b",{}" * ((records - 1) % 100_000) + b"]}"))
+    parts.append(compressor.flush())
+    return b"".join(parts)
+
+
+class _Client:
+    """An azure-kusto-ingest client that reads each payload it is handed, and keeps its size."""
+
+    def __init__(self) -> None:
+        self.payload_bytes = 0
+
+    def ingest_from_stream(self, stream: Any, properties: Any) -> None:
+        self.payload_bytes += len(stream.stream.read())
+
+
+def run_case(case: str, events: int) -> dict[str, Any]:
+    """One case in this process: build the batch, run it, report the figures."""
+    from ingest.batch import run_batch
+    from ingest.config import CaptureMode, CoreSettings
+    from ingest.core.pipeline import Pipeline
+    from ingest.sinks.adx import AdxSink
+    from ingest.sinks.dead_letters import DeadLetterStore
+
+    mode = CaptureMode.FULL if case.endswith("-full") else CaptureMode.NONE
+    pipeline = Pipeline(CoreSettings(capture_text=mode))
+    client = _Client()
+    sink = AdxSink(client, "apimlogs", DeadLetterStore(None), retries=0, track_status=False)
+    base = _rss_mb()
+    batch = _events(case, events)
+    inputs = _rss_mb()
+    started = time.perf_counter()
+    result = run_batch(pipeline, sink, batch, final_attempt=True)
+    seconds = time.perf_counter() - started
+    return {
+        "case": case,
+        "events": len(batch),
+        "mb_in": sum(len(e.body) for e in batch) / 1e6,
+        "records": result.records,
+        "rows": len(result.rows),
+        "dead_letters": len(result.dead_letters),
+        "payload_mb": client.payload_bytes / 1e6,
+        "seconds": seconds,
+        "base_mb": base,
+        "inputs_mb": inputs,
+        "peak_mb": _rss_mb(),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--cases", default=",".join(CASES))
+    parser.add_argument("--events", type=int, default=_max_batch(), help="events per batch")
+    parser.add_argument("--case", help=argparse.SUPPRESS)  # one case, in a fresh interpreter
+    parser.add_argument("--json", help="also write the figures to this file")
+    args = parser.parse_args()
+    if args.case:
+        print(json.dumps(run_case(args.case, args.events)))
+        return
+
+    print(
+        f"{'case':<16}{'events':>7}{'MB in':>7}{'records':>11}{'rows':>10}{'dead':>6}"
+        f"{'seconds':>8}{'base MB':>8}{'inputs MB':>10}{'peak MB':>8}"
+    )
+    results = []
+    for case in args.cases.split(","):
+        command = [sys.executable, __file__, "--case", case, "--events", str(args.events)]
+        done = subprocess.run(command, capture_output=True, text=True, check=False, cwd=ROOT)
+        if done.returncode != 0:
+            print(f"{case:<16} failed (exit code {done.returncode}): {done.stderr[-500:]}")
+            continue
+        figures = json.loads(done.stdout.strip().splitlines()[-1])
+        results.append(figures)
+        print(
+            f"{case:<16}{figures['events']:>7}{figures['mb_in']:>7.2f}{figures['records']:>11,}"
+            f"{figures['rows']:>10,}{figures['dead_letters']:>6,}{figures['seconds']:>8.1f}"
+            f"{figures['base_mb']:>8.0f}{figures['inputs_mb']:>10.0f}{figures['peak_mb']:>8.0f}"
+        )
+    machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+    print(f"measured {datetime.now(UTC):%Y-%m-%d} on {machine}; one process per case")
+    if args.json:
+        Path(args.json).write_text(
+            json.dumps({"machine": machine, "results": results}, indent=2) + "\n",
+            encoding="utf-8",
+        )
+
+
+if __name__ == "__main__":
+    main()
