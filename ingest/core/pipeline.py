@@ -32,7 +32,8 @@ from ingest.model import (
 MAX_RECORDS_PER_EVENT = 50_000
 """Records one event may hold: an Event Hubs event is at most 1 MB, and an APIM record takes
 hundreds of bytes or more, so more is a record bomb (a gzip body of millions of ``{}``), refused
-whole as ``too_large`` before a row is built for any of them."""
+whole as ``too_large`` before a row is built for any of them (and, past 1 MB, before its records
+are parsed: ``decode.COUNT_ABOVE``)."""
 
 
 def record_id(raw: bytes) -> str:
