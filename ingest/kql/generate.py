@@ -17,6 +17,9 @@ TABLES = (
     "LlmMessages",
     DEAD_LETTER_TABLE,
     "ModelPrices",
+    "Teams",
+    "Budgets",
+    "DeploymentCapacity",
 )
 """Every table the scripts create, in creation order."""
 
@@ -27,6 +30,9 @@ TABLE_FOLDERS = {
     "LlmUsage": "curated",
     "LlmMessages": "restricted",
     "ModelPrices": "reference",
+    "Teams": "reference",
+    "Budgets": "reference",
+    "DeploymentCapacity": "reference",
 }
 
 MAPPED_TABLES = (LANDING_TABLE, DEAD_LETTER_TABLE)
