@@ -276,6 +276,65 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_reference(args: argparse.Namespace) -> int:
+    """Replace a reference table (teams, budgets, capacity) with the rows of a CSV file."""
+    from pathlib import Path
+
+    from ingest.commands.reference import (
+        REFERENCES,
+        ReferenceDataError,
+        local_rows,
+        read_csv,
+        set_or_replace,
+    )
+    from ingest.sinks.local import DEFAULT_DB
+
+    reference = REFERENCES[args.kind]
+    adx = bool(args.cluster or args.database)
+    if adx and not (args.cluster and args.database):
+        print("reference load needs both --cluster URL and --database NAME", file=sys.stderr)
+        return 2
+    if adx and args.db:
+        print("reference load: --db (local store) or --cluster (ADX), not both", file=sys.stderr)
+        return 2
+    path = Path(args.file)
+    try:
+        rows = read_csv(reference, path)
+    except ReferenceDataError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    if args.print:
+        sys.stdout.write(set_or_replace(reference, rows) + "\n")
+        return 0
+    if adx:
+        from ingest.errors import IngestError
+        from ingest.identity import credential
+        from ingest.kql.apply import execute
+        from ingest.sinks.adx import connect
+
+        client = connect(args.cluster, None if args.no_auth else credential())
+        try:
+            execute(
+                client,
+                args.database,
+                set_or_replace(reference, rows),
+                f"loading {path} into {reference.table}",
+            )
+        except IngestError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+        where = args.database
+    else:
+        where = args.db or str(DEFAULT_DB)
+        sink = _existing_store(where)
+        try:
+            sink.replace(reference.table, local_rows(reference, rows))
+        finally:
+            sink.close()
+    print(f"reference: {reference.table} in {where} replaced by the {len(rows)} rows of {path}")
+    return 0
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     """Serve the local store over the Kusto REST protocol on 127.0.0.1 (read-only)."""
     from ingest.commands.serve import LocalKustoServer
@@ -409,6 +468,37 @@ def _kusto_parser(verbs: Any) -> None:
     kusto.set_defaults(handler=cmd_kusto)
 
 
+def _reference_parser(verbs: Any) -> None:
+    from ingest.commands.reference import REFERENCES
+
+    reference = verbs.add_parser(
+        "reference", help="reference tables (teams, budgets, capacity) from CSV files"
+    )
+    reference.add_argument("action", choices=["load"], help="load: replace the table with the file")
+    reference.add_argument(
+        "kind",
+        choices=list(REFERENCES),
+        help="teams (Teams), budgets (Budgets) or capacity (DeploymentCapacity)",
+    )
+    reference.add_argument("file", help="CSV file with a header naming the table's columns")
+    reference.add_argument(
+        "--db", help="the local store to load (default: the local store's default file)"
+    )
+    reference.add_argument("--cluster", help="load into ADX: the cluster URL")
+    reference.add_argument("--database", help="load into ADX: the database name")
+    reference.add_argument(
+        "--no-auth",
+        action="store_true",
+        help="send no credential (a local Kusto emulator); default: DefaultAzureCredential",
+    )
+    reference.add_argument(
+        "--print",
+        action="store_true",
+        help="only check the file and print the ADX command that loads it",
+    )
+    reference.set_defaults(handler=cmd_reference)
+
+
 def _send_parser(verbs: Any) -> None:
     send = verbs.add_parser("send", help="publish event bodies to a real Event Hub (smoke test)")
     _inputs(send, core=False)
@@ -492,6 +582,7 @@ def build_parser() -> argparse.ArgumentParser:
     _inputs(flatten)
     flatten.set_defaults(handler=cmd_flatten)
     _kusto_parser(verbs)
+    _reference_parser(verbs)
     _send_parser(verbs)
     redrive = verbs.add_parser(
         "redrive", help="re-ingest the batches kept in the dead-letter container"

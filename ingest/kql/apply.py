@@ -34,11 +34,20 @@ def apply_statements(
     """
     applied = []
     for statement in statements:
-        try:
-            response = client.execute_mgmt(database, statement.text)
-        except KustoError as exc:
-            raise classify(exc)(f"{statement.describe()} failed: {error_message(exc)}") from exc
-        rows = len(response.primary_results[0].raw_rows) if response.primary_results else 0
+        rows = execute(client, database, statement.text, statement.describe())
         applied.append(Applied(statement, rows))
         report(f"ok    {statement.describe()}")
     return applied
+
+
+def execute(client: Any, database: str, command: str, what: str) -> int:
+    """Run one management command; returns the rows of its result.
+
+    ``what`` names the command in the error: TerminalIngestError for an error ADX calls
+    permanent, TransientIngestError otherwise (as ``apply_statements``).
+    """
+    try:
+        response = client.execute_mgmt(database, command)
+    except KustoError as exc:
+        raise classify(exc)(f"{what} failed: {error_message(exc)}") from exc
+    return len(response.primary_results[0].raw_rows) if response.primary_results else 0

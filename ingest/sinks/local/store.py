@@ -12,7 +12,7 @@ import os
 import shutil
 import tempfile
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -179,6 +179,21 @@ class LocalSink:
             self.con.execute("COMMIT")
         finally:
             spooled.discard()
+
+    def replace(self, table: str, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Replace every row of a table with ``rows``, in one transaction (``.set-or-replace``).
+
+        For the reference tables, which are loaded whole from a file; buffered rows land first.
+        """
+        self.flush()
+        self.con.execute("BEGIN TRANSACTION")
+        try:
+            self.con.execute(f'DELETE FROM "{table}"')
+            kql.insert_rows(self.con, table, rows)
+        except Exception:
+            self.con.execute("ROLLBACK")
+            raise
+        self.con.execute("COMMIT")
 
     def query(self, text: str) -> list[dict[str, Any]]:
         """Rows of any KQL over the store (buffered rows are landed first)."""
