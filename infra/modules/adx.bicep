@@ -186,6 +186,18 @@ resource script60Functions 'Microsoft.Kusto/clusters/databases/scripts@2024-04-1
   ]
 }
 
+resource script62Finance 'Microsoft.Kusto/clusters/databases/scripts@2024-04-13' = {
+  parent: database
+  name: '62-finance'
+  properties: {
+    scriptContent: loadTextContent('../../kusto/62_finance.kql')
+    continueOnErrors: false
+  }
+  dependsOn: [
+    script60Functions
+  ]
+}
+
 resource script65Operations 'Microsoft.Kusto/clusters/databases/scripts@2024-04-13' = {
   parent: database
   name: '65-operations'
@@ -194,7 +206,7 @@ resource script65Operations 'Microsoft.Kusto/clusters/databases/scripts@2024-04-
     continueOnErrors: false
   }
   dependsOn: [
-    script60Functions
+    script62Finance
   ]
 }
 
