@@ -67,12 +67,17 @@ lock: $(STAMP)
 	$(PY) -c "import tomllib; print(*tomllib.load(open('pyproject.toml', 'rb'))['project']['optional-dependencies']['infra'], sep='\n')" \
 	  | $(UV_COMPILE) - -o requirements-infra.txt
 
-## demo: simulate a day of APIM traffic, replay it into the local store, print KPIs, write the dashboard
+## demo: simulate a day of APIM traffic, replay it into the local store, load the sample teams,
+## budgets and quotas, print KPIs, write the dashboard and the month's chargeback lines
 demo: $(STAMP) $(NODE_STAMP)
 	rm -f .local/demo.duckdb
 	$(PY) -m ingest simulate --out .local/sim --hours 24 --rate 5
 	$(PY) -m ingest replay .local/sim/events.jsonl --db .local/demo.duckdb
-	$(PY) -m ingest report --db .local/demo.duckdb --html .local/dashboard.html
+	for kind in teams budgets capacity; do \
+	  $(PY) -m ingest reference load $$kind kusto/reference/$$kind.sample.csv --db .local/demo.duckdb || exit 1; \
+	done
+	$(PY) -m ingest report --db .local/demo.duckdb --html .local/dashboard.html \
+	  --month 2025-10 --csv .local/chargeback-2025-10.csv
 
 ## bench: the core's throughput against a bare orjson parse of the same bodies
 bench: $(STAMP)

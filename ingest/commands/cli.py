@@ -260,19 +260,32 @@ def cmd_query(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    """Print the headline KPIs and write the HTML dashboard."""
+    """Print the headline KPIs, write the HTML dashboard and a month's chargeback lines."""
     from pathlib import Path
 
-    from ingest.commands.report import html_report, kpis, text_report
+    from ingest.commands.report import chargeback, chargeback_csv, html_report, kpis, text_report
 
+    if args.csv and args.month is None:
+        print("report --csv needs --month YYYY-MM (the month to bill)", file=sys.stderr)
+        return 2
     sink = _existing_store(args.db)
-    data = kpis(sink)
-    sink.close()
-    sys.stdout.write(text_report(data))
+    try:
+        data = kpis(sink)
+        bill = None if args.month is None else chargeback(sink, args.month)
+    finally:
+        sink.close()
+    sys.stdout.write(text_report(data, bill, args.month))
     if args.html:
         Path(args.html).parent.mkdir(parents=True, exist_ok=True)
         Path(args.html).write_text(html_report(data), encoding="utf-8")
         print(f"\nreport: dashboard written to {args.html}", file=sys.stderr)
+    if args.csv and bill is not None:
+        Path(args.csv).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.csv).write_bytes(chargeback_csv(bill))
+        print(
+            f"report: {len(bill)} chargeback lines of {args.month:%Y-%m} written to {args.csv}",
+            file=sys.stderr,
+        )
     return 0
 
 
@@ -422,6 +435,15 @@ def _fallback_time(text: str) -> str:
     return value
 
 
+def _month(text: str) -> Any:
+    from datetime import datetime
+
+    try:
+        return datetime.strptime(text, "%Y-%m")
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"`{text}` is not a month (YYYY-MM)") from None
+
+
 def _inputs(parser: argparse.ArgumentParser, *, core: bool = True) -> None:
     parser.add_argument(
         "paths", nargs="+", metavar="PATH", help=".json, .jsonl, .avro (Capture) or -"
@@ -567,6 +589,12 @@ def _store_parsers(verbs: Any) -> None:
     report = verbs.add_parser("report", help="print the headline KPIs and write the HTML dashboard")
     _store(report)
     report.add_argument("--html", help="write the self-contained dashboard page here")
+    report.add_argument(
+        "--month", type=_month, help="a month to bill (YYYY-MM): its chargeback per team"
+    )
+    report.add_argument(
+        "--csv", help="write the month's chargeback lines here (the columns of Chargeback())"
+    )
     report.set_defaults(handler=cmd_report)
     serve = verbs.add_parser("serve", help="serve the local store over the Kusto REST protocol")
     _store(serve)

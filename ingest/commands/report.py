@@ -14,7 +14,9 @@ file opens offline, with no CDN.
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
+import io
 import json
 import re
 from collections.abc import Iterable
@@ -48,8 +50,11 @@ MODEL = (
 CALLS = "LlmCalls(_start, _end)"
 THROTTLING = "Throttling(_start, _end)"
 LATENCY = "Latency(_start, _end)"
-STORED_FUNCTIONS = (CALLS, THROTTLING, LATENCY)
-"""The stored functions (``kusto/60_functions.kql``) the queries call, as they call them."""
+BUDGET = "BudgetStatus(asOf)"
+CAPACITY = "CapacityUse(_start, _end)"
+STORED_FUNCTIONS = (CALLS, THROTTLING, LATENCY, BUDGET, CAPACITY)
+"""The stored functions (``kusto/60_functions.kql``, ``62_finance.kql``) the queries call, as they
+call them."""
 
 _CALLS_IN_SCOPE = (
     f"{CALLS}\n| where Timestamp >= _start and Timestamp < _end\n"
@@ -97,13 +102,28 @@ QUERIES: dict[str, str] = {
     "| where isnull(Timestamp) or (Timestamp >= _start and Timestamp < _end)\n"
     "| summarize DeadLetters = dcount(RecordId) by Reason, Hour = bin(Timestamp, 1h)\n"
     "| order by Reason asc",
-    # The lead's tiles ("budget", "capacity") come here: one entry each; until then the page
-    # draws "no data" for them.
+    # Budget status, month to date at the end of the data in the period (its last call's hour):
+    # the same moment for every period that ends with the data. Per team, with the team's
+    # subscriptions (Teams, or the subscription itself when unmapped) for the team filter.
+    "budget": f"{PARAMETERS}let asOf = min_of(bin(toscalar({CALLS} | summarize max(Timestamp)), 1h)"
+    " + 1h, _end);\n"
+    "let members = Teams | summarize Subscriptions = make_set(SubscriptionId) by Team"
+    ' | extend Subscriptions = strcat_array(Subscriptions, ",");\n'
+    f"{BUDGET}\n| join kind=leftouter members on Team\n"
+    "| extend Subscriptions = iff(isempty(Subscriptions), Team, Subscriptions)\n"
+    '| where isempty(_team) or strcat(",", Subscriptions, ",") contains strcat(",", _team, ",")\n'
+    "| project AsOf, Team, Subscriptions, Currency, Budget, Spend, Forecast, PercentUsed,"
+    " ForecastPercent, Status, Calls, UnpricedCalls\n"
+    "| order by Team asc, Currency asc",
+    # Tokens per minute against each deployment's quota on each backend, with its 429s by source.
+    "capacity": f"{PARAMETERS}{_DEPLOYMENTS_OF_MODEL}{CAPACITY}\n"
+    "| where isempty(_model) or DeploymentName in (deployments)\n"
+    "| order by DeploymentName asc, BackendId asc",
 }
 """Each KPI's KQL, run on the store exactly as written (with the parameters' defaults, or with
 the page's period, team and model when ``serve`` answers it)."""
 
-PER_PERIOD = frozenset({"latency"})
+PER_PERIOD = frozenset({"latency", "capacity"})
 """Queries whose rows cannot be re-aggregated in the browser (percentiles): the offline page
 embeds them once per period of its picker."""
 
@@ -205,9 +225,74 @@ def _rollup(
     return [out[k] for k in sorted(out, key=lambda k: tuple(str(v) for v in k))]
 
 
-def text_report(report: dict[str, Any]) -> str:
-    """The KPIs as plain-text tables (the whole store)."""
+CHARGEBACK = "Chargeback({month})"
+"""A month's bill (``kusto/62_finance.kql``); ``month`` is a datetime literal in the month."""
+
+
+def chargeback(store: Queryable, month: dt.datetime) -> list[dict[str, Any]]:
+    """The chargeback lines of the month holding ``month``, as ``Chargeback()`` returns them."""
+    return _rows(store.query(CHARGEBACK.format(month=_literal(month))))
+
+
+def chargeback_csv(lines: list[dict[str, Any]]) -> bytes:
+    """The chargeback lines as CSV: a header of ``Chargeback()``'s columns, one line each."""
+    out = io.StringIO()
+    if lines:
+        writer = csv.DictWriter(out, fieldnames=list(lines[0]), lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(lines)
+    return out.getvalue().encode("utf-8")
+
+
+_BUDGET_COLUMNS = (
+    "Team",
+    "Currency",
+    "Budget",
+    "Spend",
+    "Forecast",
+    "PercentUsed",
+    "ForecastPercent",
+    "Status",
+    "UnpricedCalls",
+)
+_CAPACITY_COLUMNS = (
+    "DeploymentName",
+    "BackendId",
+    "TokensPerMinute",
+    "PeakTokensPerMinute",
+    "P95TokensPerMinute",
+    "PeakPercentOfQuota",
+    "P95PercentOfQuota",
+    "ThrottledByApim",
+    "ThrottledByBackend",
+    "Status",
+)
+
+
+_CHARGEBACK_SUMS = (
+    "Calls",
+    "UnpricedCalls",
+    "InputCost",
+    "CachedInputCost",
+    "CacheWriteCost",
+    "OutputCost",
+    "Cost",
+)
+
+
+def _columns(rows: list[dict[str, Any]], columns: tuple[str, ...]) -> list[dict[str, Any]]:
+    return [{c: row.get(c) for c in columns} for row in rows]
+
+
+def text_report(
+    report: dict[str, Any],
+    bill: list[dict[str, Any]] | None = None,
+    month: dt.datetime | None = None,
+) -> str:
+    """The KPIs as plain-text tables (the whole store), and a month's bill per team if given."""
     data = report["data"]
+    budget = data.get("budget") or [{}]
+    as_of = budget[0].get("AsOf") or "the end of the data"
     tables = {
         "Tokens and cost per subscription and model (USD)": _rollup(
             data["calls_hourly"],
@@ -220,7 +305,20 @@ def text_report(report: dict[str, Any]) -> str:
         "Latency (ms) per backend and deployment": data["latency"],
         "Token count coverage (calls)": _rollup(data["coverage"], ("Coverage",), ("Calls",)),
         "Dead letters (records)": _rollup(data["dead_letters"], ("Reason",), ("DeadLetters",)),
+        f"Budget status, month to date at {as_of} (percent of the budget)": _columns(
+            data.get("budget", []), _BUDGET_COLUMNS
+        ),
+        "Capacity use per deployment and backend (tokens per minute, percent of quota)": _columns(
+            data.get("capacity", []), _CAPACITY_COLUMNS
+        ),
     }
+    if bill is not None:
+        billed = f"{month:%Y-%m}" if month else "the month"
+        tables[f"Chargeback of {billed} per team"] = _rollup(
+            bill,
+            ("Team", "CostCentre", "Currency"),
+            _CHARGEBACK_SUMS,
+        )
     out = []
     for title, rows in tables.items():
         out.append(f"\n== {title}")

@@ -111,6 +111,9 @@ def test_bad_setting_is_a_configuration_error() -> None:
         (["simulate", "--start", "yesterday"], "is not an ISO 8601 time"),
         (["replay", "x.jsonl", "--batch", "-1"], "is less than 1"),
         (["replay", "x.jsonl", "--workers", "two"], "is not a whole number"),
+        (["report", "--month", "2025-13"], "`2025-13` is not a month (YYYY-MM)"),
+        (["report", "--month", "October"], "`October` is not a month (YYYY-MM)"),
+        (["report", "--csv", "bill.csv"], "report --csv needs --month YYYY-MM"),
     ],
 )
 def test_bad_arguments_are_refused_without_a_traceback(

@@ -265,3 +265,58 @@ def test_a_missing_library_says_to_install_it(
     with pytest.raises(MissingLibraryError, match="npm ci") as raised:
         live_page()
     assert isinstance(raised.value, ConfigError)  # the command line prints it, no traceback
+
+
+def test_budget_status_is_at_the_end_of_the_data_for_every_team(
+    store: _Store, result: dict[str, Any]
+) -> None:
+    budget = result["data"]["budget"]
+    # no Teams or Budgets in this store: every subscription is a team of its own, without budget
+    assert {r["Team"] for r in budget} == {"team-a", "team-b", HOSTILE}
+    assert all(r["Subscriptions"] == r["Team"] and r["Status"] == "no_budget" for r in budget)
+    assert {r["AsOf"] for r in budget} == {"2025-10-02T08:00:00Z"}  # the last call's hour, ended
+    one = with_parameters(QUERIES["budget"], team='"team-b"')
+    assert [r["Team"] for r in store.query(one)] == ["team-b"]
+    # a period that ends earlier is the budget status at its own end
+    early = with_parameters(QUERIES["budget"], end="datetime(2025-10-01T12:00:00)")
+    assert {r["AsOf"] for r in store.query(early)} == {dt.datetime(2025, 10, 1, 1)}
+
+
+def test_capacity_use_per_deployment_and_backend_and_period(
+    store: _Store, result: dict[str, Any]
+) -> None:
+    capacity = result["data"]["capacity"]
+    assert {(r["DeploymentName"], r["BackendId"]) for r in capacity} == {
+        ("gpt-4o", "aoai-eastus"),
+        ("gpt-4o", ""),  # the 429 APIM answered itself
+        ("gpt-4o-mini", "aoai-eastus"),
+    }
+    assert sum(r["ThrottledByApim"] for r in capacity) == 1
+    assert sum(r["ThrottledByBackend"] for r in capacity) == 1
+    assert sum(r["Tokens"] for r in capacity) == 600
+    assert {r["Status"] for r in capacity} == {"no_quota"}  # no DeploymentCapacity rows here
+    assert set(result["periods"]["capacity"]) == {"24h", "7d", "30d", "all"}
+    mini = with_parameters(QUERIES["capacity"], model='"gpt-4o-mini (deployment)"')
+    assert {r["DeploymentName"] for r in store.query(mini)} == {"gpt-4o-mini"}
+
+
+def test_a_months_chargeback_as_csv(store: _Store, result: dict[str, Any]) -> None:
+    import csv
+    import io
+
+    bill = report.chargeback(store, dt.datetime(2025, 10, 1))
+    assert {line["Month"] for line in bill} == {"2025-10-01T00:00:00Z"}
+    assert sum(line["Calls"] for line in bill) == 4
+    text = report.chargeback_csv(bill).decode()
+    read = list(csv.DictReader(io.StringIO(text)))
+    assert list(read[0]) == list(bill[0])  # Chargeback()'s columns, in its order
+    assert sum(float(line["Cost"]) for line in read) == pytest.approx(
+        sum(line["Cost"] for line in bill)
+    )
+    assert HOSTILE in {line["Team"] for line in read}  # CSV quotes what needs quoting
+    assert report.chargeback(store, dt.datetime(2025, 11, 1)) == []
+    assert report.chargeback_csv([]) == b""
+    shown = text_report(result, bill, dt.datetime(2025, 10, 1))
+    assert "== Chargeback of 2025-10 per team" in shown
+    assert "== Budget status, month to date at 2025-10-02T08:00:00Z" in shown
+    assert "== Capacity use per deployment and backend" in shown
