@@ -1,6 +1,7 @@
 """The dashboard in headless Chromium: the offline page ``report --html`` writes and the live page
-``serve`` serves draw every chart from a simulated day and a half, and answer a team, a model and
-a period; the live one by re-running the report's queries on the server.
+``serve`` serves draw every chart from a simulated day and a half (with the sample teams, budgets
+and quotas loaded), and answer a team, a model and a period; the live one by re-running the
+report's queries on the server.
 
 The page records what it drew (``data-charts`` on the body; ``data-state`` and ``data-points`` on
 each tile); ``dashboard_driver.mjs`` drives it with ``playwright-core`` and Debian's Chromium and
@@ -27,9 +28,18 @@ pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parents[2]
 DRIVER = Path(__file__).with_name("dashboard_driver.mjs")
 SCREENSHOT = Path(__file__).with_name("screenshots") / "dashboard.png"
-CHARTS = ("tokens", "spend", "throttling", "latency", "coverage", "dead_letters")
-LATER = ("budget", "capacity")
+CHARTS = (
+    "tokens",
+    "spend",
+    "throttling",
+    "latency",
+    "coverage",
+    "dead_letters",
+    "budget",
+    "capacity",
+)
 OVER_TIME = ("tokens", "spend", "throttling", "coverage")
+HORIZONTAL = ("latency", "dead_letters", "budget", "capacity")
 TOOLTIP_UNITS = {
     "tokens": " tokens",
     "spend": " USD",
@@ -37,6 +47,8 @@ TOOLTIP_UNITS = {
     "coverage": " calls",
     "latency": " ms",
     "dead_letters": " records",
+    "budget": " USD",
+    "capacity": " % of quota",
 }
 UNITS = {
     "tokens": "Tokens",
@@ -45,7 +57,10 @@ UNITS = {
     "coverage": "Calls",
     "latency": "Ms",
     "dead_letters": "Records",
+    "budget": "Amount (USD)",
+    "capacity": "% of quota",
 }
+SAMPLES = ROOT / "kusto" / "reference"
 
 
 @pytest.fixture(scope="module")
@@ -56,6 +71,8 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
     run_ingest("simulate", "--out", str(folder), "--hours", "36", "--rate", "2", "--seed", "5")
     db = folder / "store.duckdb"
     run_ingest("replay", str(folder / "events.jsonl"), "--db", str(db))
+    for kind in ("teams", "budgets", "capacity"):
+        run_ingest("reference", "load", kind, str(SAMPLES / f"{kind}.sample.csv"), "--db", str(db))
     return db
 
 
@@ -107,8 +124,6 @@ def test_the_offline_page_draws_every_chart_with_labelled_axes(offline: dict[str
     for tile in CHARTS:
         assert view["tiles"][tile]["state"] == "drawn", tile
         assert view["tiles"][tile]["points"] > 0, tile
-    for tile in LATER:  # the lead's tiles: a place in the layout, "no data" until their query
-        assert view["tiles"][tile]["state"] == "no-data"
     for tile in OVER_TIME:
         x, y = view["axes"][tile]["x"], view["axes"][tile]["y"]
         assert x["type"] == "time"
@@ -116,10 +131,23 @@ def test_the_offline_page_draws_every_chart_with_labelled_axes(offline: dict[str
         assert len(x["ticks"]) >= 4
         assert all(re.match(r"[A-Z][a-z]{2} \d", t) for t in x["ticks"])
         assert y["title"] == UNITS[tile]
-    for tile in ("latency", "dead_letters"):  # horizontal bars: the values on x
+    for tile in HORIZONTAL:  # horizontal bars: the values on x
         assert view["axes"][tile]["x"]["title"] == UNITS[tile]
     assert view["axes"]["latency"]["y"]["ticks"]  # every backend and deployment named
     assert all(" @ " in t for t in view["axes"]["latency"]["y"]["ticks"])
+    # every sample team (and the unmapped subscription) with its status, every deployment and
+    # backend with what to do (or APIM's 429s)
+    budget = view["axes"]["budget"]["y"]["ticks"]
+    assert {t.split(",")[0] for t in budget} >= {
+        "Finance",
+        "Corporate Services",
+        "sub-data-science",
+    }
+    assert any("over budget" in t for t in budget)
+    assert any(t.endswith(",no budget") for t in budget)
+    capacity = view["axes"]["capacity"]["y"]["ticks"]
+    assert all(" @ " in t and "429s: " in t for t in capacity)
+    assert any("@ APIM (no backend)" in t for t in capacity)
     for tile, unit in TOOLTIP_UNITS.items():  # hovering a point names its series and unit
         title, *lines = view["tooltips"][tile]
         assert lines
@@ -142,11 +170,15 @@ def test_the_offline_page_answers_a_team_a_model_and_a_period(offline: dict[str,
     assert by_team["spend"] < everything["spend"]  # one team's line instead of every team's
     assert offline["byTeam"]["tableRows"] < offline["initial"]["tableRows"]
     assert by_team["latency"] == everything["latency"]  # latency is not per team
+    assert by_team["capacity"] == everything["capacity"]  # nor is capacity
+    assert 0 < by_team["budget"] < everything["budget"]  # the team's budget status only
     both = offline["byTeamAndModel"]
     assert both["tableRows"] == 1
     assert both["tableModels"] == [offline["model"]]
     assert _points(both)["throttling"] < by_team["throttling"]
     assert _points(both)["latency"] < everything["latency"]
+    assert 0 < _points(both)["capacity"] < everything["capacity"]  # the model's deployment
+    assert _points(both)["budget"] == by_team["budget"]  # budgets are not per model
     last = _points(offline["last24h"])
     assert 0 < last["tokens"] < everything["tokens"]  # 36 hours of data: 24 of them
     assert "per hour" in offline["last24h"]["tiles"]["tokens"]["title"]
