@@ -140,3 +140,39 @@ def test_serve_answers_the_real_kusto_client(world: dict[str, Path], tmp_path: P
     for u in truth["usage"]:
         calls[u["SubscriptionId"]] = calls.get(u["SubscriptionId"], 0) + u["Calls"]
     assert served == calls
+
+
+def test_the_months_chargeback_csv_bills_every_call_once(
+    world: dict[str, Path], tmp_path: Path
+) -> None:
+    import csv
+
+    db = tmp_path / "billed.duckdb"
+    shutil.copy(world["db"], db)
+    samples = Path(__file__).resolve().parents[2] / "kusto" / "reference"
+    run_ingest("reference", "load", "teams", str(samples / "teams.sample.csv"), "--db", str(db))
+    bill = tmp_path / "bill.csv"
+    run_ingest("report", "--db", str(db), "--month", "2025-10", "--csv", str(bill))
+    with bill.open(encoding="utf-8", newline="") as stream:
+        lines = list(csv.DictReader(stream))
+    store = LocalSink(db)
+    (usage,) = store.query(
+        "UsageAndCost(datetime(2025-10-01), datetime(2025-11-01)) | summarize Calls = sum(Calls),"
+        " CostNanos = sum(tolong(round(Cost * 1000000000.0))), Prompt = sum(PromptTokens),"
+        " Completion = sum(CompletionTokens)"
+    )
+    teams = {r["SubscriptionId"]: r["Team"] for r in store.query("Teams")}
+    store.close()
+    assert sum(int(line["Calls"]) for line in lines) == usage["Calls"]
+    assert sum(round(float(line["Cost"]) * 1e9) for line in lines) == usage["CostNanos"]
+    prompt = sum(
+        int(line[c])
+        for line in lines
+        for c in ("InputTokens", "CachedInputTokens", "CacheWriteTokens")
+    )
+    assert (prompt, sum(int(line["OutputTokens"]) for line in lines)) == (
+        usage["Prompt"],
+        usage["Completion"],
+    )
+    for line in lines:  # each subscription under its team, or under its own id when unmapped
+        assert line["Team"] == teams.get(line["SubscriptionId"], line["SubscriptionId"])
