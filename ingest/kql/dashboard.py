@@ -101,6 +101,35 @@ TILES = (
         12,
         8,
     ),
+    Tile(
+        "Health",
+        "Capacity use per deployment and backend (tokens per minute against quota, 429s by source)",
+        "table",
+        "CapacityUse(_startTime, _endTime)",
+        0,
+        16,
+        width=24,
+    ),
+    Tile(
+        "Finance",
+        "Budget status, month to date at the end of the range",
+        "table",
+        "BudgetStatus(_endTime)",
+        0,
+        0,
+        width=24,
+        height=6,
+    ),
+    Tile(
+        "Finance",
+        "Chargeback of the month at the end of the range",
+        "table",
+        "Chargeback(_endTime - 1s)",
+        0,
+        6,
+        width=24,
+        height=10,
+    ),
 )
 """The dashboard's tiles, page by page."""
 
