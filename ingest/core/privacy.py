@@ -120,6 +120,16 @@ _PHONE = re.compile(
     r"(?<![\w+])(?:\+\d{1,3}[\s.-]?\(?\d{1,4}\)?(?:[\s.-]?\d{2,4}){2,4}"
     r"|\(?\d{3}\)?[\s.-]\d{3}[\s.-]\d{4})(?![\w])"
 )
+_CASE_TRAPS = ("\u0130", "\u0131", "\u017f", "\u212a")
+"""The only characters besides ASCII letters that a case-insensitive pattern matches to an ASCII
+letter (dotted and dotless i, long s, Kelvin sign): a pre-screen on ``str.lower()`` misses them."""
+
+
+def _has_case_trap(text: str) -> bool:
+    """Whether ``text`` holds a character that ``(?i:...)`` takes for an ASCII letter."""
+    return not text.isascii() and any(trap in text for trap in _CASE_TRAPS)
+
+
 _TOKEN_MARKERS = ("sk-", "AKIA", "gh", "xox", "AIza")
 _HAS_DIGIT_RUN = re.compile(r"\d[\s().-]?\d[\s().-]?\d")
 """A phone number has runs of digits: texts without any skip the (slower) phone pattern."""
@@ -140,7 +150,7 @@ def mask_secrets(text: str) -> str:
     if ":" in text or "=" in text:
         text = _mask_key_values(text)
     lowered = text.lower()
-    if "bearer" in lowered or "basic" in lowered:
+    if "bearer" in lowered or "basic" in lowered or _has_case_trap(text):
         text = _BEARER.sub(lambda m: m.group("scheme") + MASK, text)
     if "eyJ" in text:
         text = _JWT.sub(MASK, text)

@@ -232,3 +232,10 @@ def test_what_a_url_says_is_read_from_it_once_its_secrets_are_masked() -> None:
     assert (facts.deployment, facts.kind) == ("***", "chat")
     facts = url_facts("https://gw.example/openai/deployments/gpt-4o/chat?api-version=1;sig=s3cr3t")
     assert (facts.deployment, facts.api_version) == ("gpt-4o", "1;sig=***")
+
+
+@pytest.mark.parametrize("scheme", ["baſic", "Basıc", "BASİC", "bearer", "BEARER"])
+def test_a_scheme_spelled_with_a_case_folding_letter_is_masked(scheme: str) -> None:
+    # (?i:basic) takes the long s, the dotless and the dotted i for "s" and "i": so must the
+    # cheap check that decides whether the pattern runs at all.
+    assert mask_secrets(f"header {scheme} abcdefghijkl") == f"header {scheme} ***"
