@@ -48,7 +48,6 @@ _KV_NAMES = (
 )
 """Header and parameter names whose value follows a ``:`` or ``=``."""
 
-_KV_SEPARATOR = re.compile(r"[:=]")
 _KV_VALUE = re.compile(r"\s*(?:(?i:bearer|basic)\s+)?\"?[^\s\",;&]+")
 _BEARER = re.compile(r"(?P<scheme>(?i:bearer|basic)\s+)[A-Za-z0-9\-._~+/]{8,}=*")
 _JWT = re.compile(r"(?<![A-Za-z0-9_-])eyJ[A-Za-z0-9_-]{8,}+\.[A-Za-z0-9_-]{8,}+\.[A-Za-z0-9_-]*+")
@@ -66,18 +65,37 @@ _HEX_KEY = re.compile(r"(?<![0-9A-Za-z])[0-9a-fA-F]{32}(?![0-9A-Za-z])")
 """APIM subscription keys and classic Azure OpenAI keys: 32 hex digits standing alone."""
 
 
+_KV_NAME_ENDS = frozenset(name[-1] for name in _KV_NAMES)
+"""The last letters of the names: a separator after any other character needs no closer look."""
+
+
 def _mask_key_values(text: str) -> str:
-    """Mask the value after ``name:`` or ``name=`` for credential names (found by the separator)."""
+    """Mask the value after ``name:`` or ``name=`` for credential names (found by the separator).
+
+    Separators are found with ``str.find``; one that follows neither a space nor the last letter
+    of a name (``user:``, ``x=1``) is passed over at once.
+    """
     out: list[str] = []
     last = 0
-    for sep in _KV_SEPARATOR.finditer(text):
-        at = sep.start()
+    find = text.find
+    colon, equals = find(":"), find("=")
+    while colon >= 0 or equals >= 0:
+        if equals < 0 or 0 <= colon < equals:
+            at, colon = colon, find(":", colon + 1)
+        else:
+            at, equals = equals, find("=", equals + 1)
         if at < last:
             continue
-        head = text[max(0, at - 40) : at].rstrip().lower()
-        name = next((n for n in _KV_NAMES if head.endswith(n)), None)
-        if name is None:
+        # The name check below lower-cases the text before the separator, blanks stripped; it
+        # can only match if that text ends with one of these letters (str.lower() maps one
+        # character to one, except the dotted capital I, whose two end in a combining dot).
+        before_sep = text[at - 1 : at]
+        if before_sep.lower() not in _KV_NAME_ENDS and not before_sep.isspace():
             continue
+        head = text[max(0, at - 40) : at].rstrip().lower()
+        if not head.endswith(_KV_NAMES):
+            continue
+        name = next(n for n in _KV_NAMES if head.endswith(n))
         before = len(head) - len(name) - 1
         if before >= 0 and (head[before].isalnum() or head[before] == "_"):
             continue  # "design:" is not "sig:"
