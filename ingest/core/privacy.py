@@ -156,11 +156,34 @@ _TOKEN_FORMATS = re.compile(
     r"xox[abprs]-[A-Za-z0-9-]{10,}|AIza[0-9A-Za-z_-]{35})"
 )
 
+_TOKEN_CHARACTERS = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-")
+_TOKEN_RUN_MAP = bytes(0x61 if byte in _TOKEN_CHARACTERS else 0x20 for byte in range(256))
+"""Each byte of a token character to ``a``, any other byte to a space. Every character the JWT,
+API key, hex key and token-format patterns match is one of these, so a match needs a run of
+``a``: 15 for the shortest token format (``xoxb-`` and 10 more), 21 for a JWT, 23 for an ``sk-``
+key, 32 for a hex key, 84 for an Azure AI key. UTF-8 keeps ASCII bytes out of the encoding of
+any other character, so a run in the bytes is a run in the text."""
+_RUN_15, _RUN_21, _RUN_23, _RUN_32, _RUN_84 = (b"a" * n for n in (15, 21, 23, 32, 84))
 
-def mask_secrets(text: str) -> str:
-    """Mask credentials in free text (always applied, in every capture mode)."""
-    if not text:
-        return text
+
+def _token_runs(text: str) -> bytes:
+    """``text`` as token characters (``a``) and others (a space), one byte per UTF-8 byte."""
+    return text.encode("utf-8", "surrogatepass").translate(_TOKEN_RUN_MAP)
+
+
+def _mask_tokens(pattern: re.Pattern[str], text: str, runs: bytes) -> tuple[str, bytes]:
+    """``text`` with the pattern's matches masked, and its token runs (mapped again if changed)."""
+    masked = pattern.sub(MASK, text)
+    return (text, runs) if masked == text else (masked, _token_runs(masked))
+
+
+def _mask_secrets(text: str) -> tuple[str, bool]:
+    """``text`` with credentials masked, and whether it holds a run of 15 token characters.
+
+    Each pattern runs only if a cheap check on the text it would scan says it may match: a
+    character it needs (``"``, ``:``, ``=``), a literal (``eyJ``, ``sk-``), or a long enough run
+    of token characters, all found by C string methods (``str.find``, ``bytes.translate``).
+    """
     if '"' in text:
         text = _JSON_SECRET_FIELD.sub(lambda m: m.group("name") + f'"{MASK}"', text)
         if '\\"' in text:
@@ -170,11 +193,21 @@ def mask_secrets(text: str) -> str:
     lowered = text.lower()
     if "bearer" in lowered or "basic" in lowered or _has_case_trap(text):
         text = _BEARER.sub(lambda m: m.group("scheme") + MASK, text)
-    if "eyJ" in text:
-        text = _JWT.sub(MASK, text)
-    if "sk-" in text or len(text) >= 84:
-        text = _ALWAYS_MASKED_TOKENS.sub(MASK, text)
-    return _HEX_KEY.sub(MASK, text)
+    runs = _token_runs(text)
+    if _RUN_15 not in runs:
+        return text, False
+    if _RUN_21 in runs and "eyJ" in text:
+        text, runs = _mask_tokens(_JWT, text, runs)
+    if _RUN_23 in runs and ("sk-" in text or _RUN_84 in runs):
+        text, runs = _mask_tokens(_ALWAYS_MASKED_TOKENS, text, runs)
+    if _RUN_32 in runs:
+        text, runs = _mask_tokens(_HEX_KEY, text, runs)
+    return text, _RUN_15 in runs
+
+
+def mask_secrets(text: str) -> str:
+    """Mask credentials in free text (always applied, in every capture mode)."""
+    return _mask_secrets(text)[0] if text else text
 
 
 def mask_bytes(raw: bytes) -> bytes:
@@ -188,8 +221,8 @@ def redact(text: str) -> str:
     """Mask secrets, e-mail addresses, phone numbers and well-known token formats."""
     if not text:
         return text
-    text = mask_secrets(text)
-    if any(marker in text for marker in _TOKEN_MARKERS):
+    text, has_token_run = _mask_secrets(text)
+    if has_token_run and any(marker in text for marker in _TOKEN_MARKERS):
         text = _TOKEN_FORMATS.sub("[SECRET]", text)
     if "@" in text:
         text = _EMAIL.sub("[EMAIL]", text)

@@ -11,6 +11,7 @@ import re
 import string
 import sys
 
+import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
@@ -173,3 +174,31 @@ def test_the_case_traps_are_every_letter_that_folds_to_ascii() -> None:
     every = "".join(map(chr, range(sys.maxunicode + 1)))
     folding = set(re.findall(r"(?i:[a-z])", every)) - set(string.ascii_letters)
     assert folding == set(privacy._CASE_TRAPS)
+
+
+SHORTEST = [
+    "xoxb-" + "a1" * 5,  # a token format: 15 token characters
+    "AKIA" + "B" * 16,
+    "eyJ" + "a" * 8 + "." + "b" * 8 + ".",  # a JWT: 21
+    "sk-" + "k" * 20,  # an API key: 23
+    "sk-proj-" + "k" * 20,
+    "0123456789abcdef" * 2,  # a hex key: 32
+    "A1b2" * 21,  # an Azure AI key: 84
+    "a@b.cc",
+    "(425) 555-0100",
+    "+1 2 34 56",
+    "x:",
+    ":",
+    "sig:",
+]
+
+
+@pytest.mark.parametrize("shortest", SHORTEST)
+@pytest.mark.parametrize("context", ["{}", "x {} y", "{}.", "({})", "é{}\n"])
+def test_the_shortest_matches_and_one_less_equal_the_reference(shortest: str, context: str) -> None:
+    for text in (context.format(shortest), context.format(shortest[1:] + shortest[:-1])):
+        for cut in (text, text[:-1], text[1:]):
+            assert mask_secrets(cut) == reference_mask_secrets(cut)
+            assert redact(cut) == reference_redact(cut)
+    if ":" not in shortest:  # each is masked, standing alone
+        assert redact(f"x {shortest} y") != f"x {shortest} y"
