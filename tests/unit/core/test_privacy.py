@@ -239,3 +239,9 @@ def test_a_scheme_spelled_with_a_case_folding_letter_is_masked(scheme: str) -> N
     # (?i:basic) takes the long s, the dotless and the dotted i for "s" and "i": so must the
     # cheap check that decides whether the pattern runs at all.
     assert mask_secrets(f"header {scheme} abcdefghijkl") == f"header {scheme} ***"
+
+
+@pytest.mark.parametrize("digit", [*"0123456789", "٣", "７"])
+def test_a_phone_number_written_with_any_one_digit_is_masked(digit: str) -> None:
+    number = f"({digit * 3}) {digit * 3}-{digit * 4}"
+    assert redact(f"call {number} today") == "call [PHONE] today"
