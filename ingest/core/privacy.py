@@ -126,6 +126,8 @@ _ESCAPED_JSON_SECRET_FIELD = re.compile(
 )
 """The same field inside JSON that is itself a JSON string (a logged body in a record):
 ``{\\"apiKey\\": \\"...\\"}``."""
+_JSON_NAME_PARTS = ("key", "token", "secret", "password", "authorization", "jwt")
+"""Every name the JSON field pattern takes holds one of these, lower-cased."""
 
 _URL_SECRET_PARAM = re.compile(
     r"(?P<name>[?&#;](?i:(?:ocp-apim-)?subscription-key|x-api-key|api[-_]?key|sig|code|key|"
@@ -166,9 +168,13 @@ any other character, so a run in the bytes is a run in the text."""
 _RUN_15, _RUN_21, _RUN_23, _RUN_32, _RUN_84 = (b"a" * n for n in (15, 21, 23, 32, 84))
 
 
-def _token_runs(text: str) -> bytes:
+_HEX_RUN_MAP = bytes(0x61 if byte in b"0123456789abcdefABCDEF" else 0x20 for byte in range(256))
+"""Each byte of a hex digit to ``a``, any other byte to a space."""
+
+
+def _token_runs(text: str, table: bytes = _TOKEN_RUN_MAP) -> bytes:
     """``text`` as token characters (``a``) and others (a space), one byte per UTF-8 byte."""
-    return text.encode("utf-8", "surrogatepass").translate(_TOKEN_RUN_MAP)
+    return text.encode("utf-8", "surrogatepass").translate(table)
 
 
 def _mask_tokens(pattern: re.Pattern[str], text: str, runs: bytes) -> tuple[str, bytes]:
@@ -181,16 +187,24 @@ def _mask_secrets(text: str) -> tuple[str, bool]:
     """``text`` with credentials masked, and whether it holds a run of 15 token characters.
 
     Each pattern runs only if a cheap check on the text it would scan says it may match: a
-    character it needs (``"``, ``:``, ``=``), a literal (``eyJ``, ``sk-``), or a long enough run
-    of token characters, all found by C string methods (``str.find``, ``bytes.translate``).
+    character it needs (``"``, ``:``, ``=``), a literal (``eyJ``, ``sk-``, part of a name), or a
+    long enough run of token characters, all found by C string methods (``str.find``,
+    ``bytes.translate``). A case-insensitive pattern also runs when the text holds a letter that
+    only it takes for ASCII.
     """
-    if '"' in text:
-        text = _JSON_SECRET_FIELD.sub(lambda m: m.group("name") + f'"{MASK}"', text)
-        if '\\"' in text:
-            text = _ESCAPED_JSON_SECRET_FIELD.sub(lambda m: m.group("name") + f'\\"{MASK}\\"', text)
-    if ":" in text or "=" in text:
-        text = _mask_key_values(text)
     lowered = text.lower()
+    if '"' in text and (any(part in lowered for part in _JSON_NAME_PARTS) or _has_case_trap(text)):
+        masked = _JSON_SECRET_FIELD.sub(lambda m: m.group("name") + f'"{MASK}"', text)
+        if '\\"' in masked:
+            masked = _ESCAPED_JSON_SECRET_FIELD.sub(
+                lambda m: m.group("name") + f'\\"{MASK}\\"', masked
+            )
+        if masked != text:
+            text, lowered = masked, masked.lower()
+    if ":" in text or "=" in text:
+        masked = _mask_key_values(text)
+        if masked is not text:
+            text, lowered = masked, masked.lower()
     if "bearer" in lowered or "basic" in lowered or _has_case_trap(text):
         text = _BEARER.sub(lambda m: m.group("scheme") + MASK, text)
     runs = _token_runs(text)
@@ -200,7 +214,7 @@ def _mask_secrets(text: str) -> tuple[str, bool]:
         text, runs = _mask_tokens(_JWT, text, runs)
     if _RUN_23 in runs and ("sk-" in text or _RUN_84 in runs):
         text, runs = _mask_tokens(_ALWAYS_MASKED_TOKENS, text, runs)
-    if _RUN_32 in runs:
+    if _RUN_32 in runs and _RUN_32 in _token_runs(text, _HEX_RUN_MAP):
         text, runs = _mask_tokens(_HEX_KEY, text, runs)
     return text, _RUN_15 in runs
 

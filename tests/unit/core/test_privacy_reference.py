@@ -91,9 +91,12 @@ separators = st.sampled_from([":", "=", " : ", "= ", ":\t"])
 names = st.sampled_from(
     [*privacy._KV_NAMES, "API_KEY", "Client-Secret", "PassWord", "design", "xsig", "my_key", "key"]
 )
-json_names = st.sampled_from(
-    ["apiKey", "x-api-key", "AppSubscriptionKey", "JWTToken", "password", "secret", "name", "kéy"]
-)
+JSON_NAMES = [
+    *("apiKey", "x-api-key", "AppSubscriptionKey", "JWTToken", "password", "secret", "name", "kéy"),
+    *("paſſword", "Authorızation", "APİ_KEY", "Authorization", "clientSecret", "jwt", "tokens"),
+    *("AccountKey", "SharedAccessKey", "access_token", "Access-Token", "subscription_key"),
+]
+json_names = st.sampled_from(JSON_NAMES)
 schemes = st.sampled_from(["Bearer", "bearer", "BASIC", "basic", "baſic", "Basıc", "bear"])
 
 digit_runs = st.sampled_from([string.digits, "٣٤٥"]).flatmap(lambda d: runs(d, 1, 4))
@@ -202,3 +205,10 @@ def test_the_shortest_matches_and_one_less_equal_the_reference(shortest: str, co
             assert redact(cut) == reference_redact(cut)
     if ":" not in shortest:  # each is masked, standing alone
         assert redact(f"x {shortest} y") != f"x {shortest} y"
+
+
+@pytest.mark.parametrize("name", [*JSON_NAMES, *privacy._KV_NAMES, "API-KEY", "PASSWD"])
+@pytest.mark.parametrize("shape", ['{{"{}": "v a l"}}', "{} = v", "{}:v", '"{}" :\t"v"'])
+def test_each_name_alone_equals_the_reference(name: str, shape: str) -> None:
+    text = shape.format(name)
+    assert mask_secrets(text) == reference_mask_secrets(text)
