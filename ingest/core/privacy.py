@@ -150,7 +150,6 @@ def _has_case_trap(text: str) -> bool:
     return not text.isascii() and any(trap in text for trap in _CASE_TRAPS)
 
 
-_TOKEN_MARKERS = ("sk-", "AKIA", "gh", "xox", "AIza")
 _HAS_DIGIT_RUN = re.compile(r"\d[\s().-]?\d[\s().-]?\d")
 """A phone number has runs of digits: texts without any skip the (slower) phone pattern."""
 _TOKEN_FORMATS = re.compile(
@@ -158,40 +157,37 @@ _TOKEN_FORMATS = re.compile(
     r"xox[abprs]-[A-Za-z0-9-]{10,}|AIza[0-9A-Za-z_-]{35})"
 )
 
-_TOKEN_CHARACTERS = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-")
-_TOKEN_RUN_MAP = bytes(0x61 if byte in _TOKEN_CHARACTERS else 0x20 for byte in range(256))
-"""Each byte of a token character to ``a``, any other byte to a space. Every character the JWT,
-API key, hex key and token-format patterns match is one of these, so a match needs a run of
-``a``: 15 for the shortest token format (``xoxb-`` and 10 more), 21 for a JWT, 23 for an ``sk-``
-key, 32 for a hex key, 84 for an Azure AI key. UTF-8 keeps ASCII bytes out of the encoding of
-any other character, so a run in the bytes is a run in the text."""
-_RUN_15, _RUN_21, _RUN_23, _RUN_32, _RUN_84 = (b"a" * n for n in (15, 21, 23, 32, 84))
-
-
+_ALNUM_RUN_MAP = bytes(
+    0x61 if chr(byte).isascii() and chr(byte).isalnum() else 0x20 for byte in range(256)
+)
+"""Each byte of an ASCII letter or digit to ``a``, any other byte to a space. An Azure AI key is a
+run of 84 of them, a hex key a run of 32 (then of hex digits: ``_HEX_RUN_MAP``). UTF-8 keeps
+ASCII bytes out of the encoding of any other character, so a run in the bytes is a run in the
+text. Searched for a run of ``a`` that long, a text of short words is passed over in long
+strides."""
 _HEX_RUN_MAP = bytes(0x61 if byte in b"0123456789abcdefABCDEF" else 0x20 for byte in range(256))
 """Each byte of a hex digit to ``a``, any other byte to a space."""
+_RUN_32, _RUN_84 = b"a" * 32, b"a" * 84
+_BEARER_SCHEME = re.compile("b(?:earer|asic)")
+"""The schemes ``_BEARER`` takes, in lower-cased text."""
 
 
-def _token_runs(text: str, table: bytes = _TOKEN_RUN_MAP) -> bytes:
-    """``text`` as token characters (``a``) and others (a space), one byte per UTF-8 byte."""
+def _runs(text: str, table: bytes = _ALNUM_RUN_MAP) -> bytes:
+    """``text`` mapped by ``table``, one byte per UTF-8 byte (lone surrogates included)."""
     return text.encode("utf-8", "surrogatepass").translate(table)
 
 
-def _mask_tokens(pattern: re.Pattern[str], text: str, runs: bytes) -> tuple[str, bytes]:
-    """``text`` with the pattern's matches masked, and its token runs (mapped again if changed)."""
-    masked = pattern.sub(MASK, text)
-    return (text, runs) if masked == text else (masked, _token_runs(masked))
-
-
-def _mask_secrets(text: str) -> tuple[str, bool]:
-    """``text`` with credentials masked, and whether it holds a run of 15 token characters.
+def mask_secrets(text: str) -> str:
+    """Mask credentials in free text (always applied, in every capture mode).
 
     Each pattern runs only if a cheap check on the text it would scan says it may match: a
-    character it needs (``"``, ``:``, ``=``), a literal (``eyJ``, ``sk-``, part of a name), or a
-    long enough run of token characters, all found by C string methods (``str.find``,
-    ``bytes.translate``). A case-insensitive pattern also runs when the text holds a letter that
-    only it takes for ASCII.
+    character or literal it needs (``"`` and part of a name, ``:`` or ``=``, ``eyJ``, ``sk-``),
+    or a run of letters and digits as long as its match, all found by C string methods
+    (``in``, ``str.find``, ``bytes.translate``) or a pattern led by a literal. A case-insensitive
+    pattern also runs when the text holds a letter that only it takes for ASCII.
     """
+    if not text:
+        return text
     lowered = text.lower()
     if '"' in text and (any(part in lowered for part in _JSON_NAME_PARTS) or _has_case_trap(text)):
         masked = _JSON_SECRET_FIELD.sub(lambda m: m.group("name") + f'"{MASK}"', text)
@@ -205,23 +201,20 @@ def _mask_secrets(text: str) -> tuple[str, bool]:
         masked = _mask_key_values(text)
         if masked is not text:
             text, lowered = masked, masked.lower()
-    if "bearer" in lowered or "basic" in lowered or _has_case_trap(text):
+    if _BEARER_SCHEME.search(lowered) or _has_case_trap(text):
         text = _BEARER.sub(lambda m: m.group("scheme") + MASK, text)
-    runs = _token_runs(text)
-    if _RUN_15 not in runs:
-        return text, False
-    if _RUN_21 in runs and "eyJ" in text:
-        text, runs = _mask_tokens(_JWT, text, runs)
-    if _RUN_23 in runs and ("sk-" in text or _RUN_84 in runs):
-        text, runs = _mask_tokens(_ALWAYS_MASKED_TOKENS, text, runs)
-    if _RUN_32 in runs and _RUN_32 in _token_runs(text, _HEX_RUN_MAP):
-        text, runs = _mask_tokens(_HEX_KEY, text, runs)
-    return text, _RUN_15 in runs
-
-
-def mask_secrets(text: str) -> str:
-    """Mask credentials in free text (always applied, in every capture mode)."""
-    return _mask_secrets(text)[0] if text else text
+    if "J" in text and "eyJ" in text:  # a one-character test runs at memchr pace
+        text = _JWT.sub(MASK, text)
+    runs = _runs(text) if len(text) >= 32 else b""
+    long_run = _RUN_32 in runs  # without one, neither a hex key nor an Azure AI key (84)
+    if ("-" in text and "sk-" in text) or (long_run and _RUN_84 in runs):
+        masked = _ALWAYS_MASKED_TOKENS.sub(MASK, text)
+        if masked != text:
+            text = masked
+            long_run = _RUN_32 in _runs(text)
+    if long_run and _RUN_32 in _runs(text, _HEX_RUN_MAP):
+        text = _HEX_KEY.sub(MASK, text)
+    return text
 
 
 def mask_bytes(raw: bytes) -> bytes:
@@ -235,14 +228,27 @@ def redact(text: str) -> str:
     """Mask secrets, e-mail addresses, phone numbers and well-known token formats."""
     if not text:
         return text
-    text, has_token_run = _mask_secrets(text)
-    if has_token_run and any(marker in text for marker in _TOKEN_MARKERS):
+    text = mask_secrets(text)
+    if _may_hold_token_format(text):
         text = _TOKEN_FORMATS.sub("[SECRET]", text)
     if "@" in text:
         text = _EMAIL.sub("[EMAIL]", text)
     if _may_hold_digits(text) and _HAS_DIGIT_RUN.search(text):
         text = _PHONE.sub("[PHONE]", text)
     return text
+
+
+def _may_hold_token_format(text: str) -> bool:
+    """Whether ``_TOKEN_FORMATS`` may match: the text holds one of its literals.
+
+    Each literal is looked for only if one of its rarer characters is there (a ``memchr``).
+    """
+    return (
+        ("-" in text and ("sk-" in text or "xox" in text))
+        or ("K" in text and "AKIA" in text)
+        or ("_" in text and "gh" in text)
+        or ("z" in text and "AIza" in text)
+    )
 
 
 def _may_hold_digits(text: str) -> bool:

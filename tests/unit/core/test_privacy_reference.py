@@ -182,6 +182,8 @@ def test_the_case_traps_are_every_letter_that_folds_to_ascii() -> None:
 SHORTEST = [
     "xoxb-" + "a1" * 5,  # a token format: 15 token characters
     "AKIA" + "B" * 16,
+    "ghp_" + "a1" * 15,
+    "AIza" + "B" * 35,
     "eyJ" + "a" * 8 + "." + "b" * 8 + ".",  # a JWT: 21
     "sk-" + "k" * 20,  # an API key: 23
     "sk-proj-" + "k" * 20,
