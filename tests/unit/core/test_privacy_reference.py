@@ -209,8 +209,8 @@ def test_the_shortest_matches_and_one_less_equal_the_reference(shortest: str, co
         assert redact(f"x {shortest} y") != f"x {shortest} y"
 
 
-@pytest.mark.parametrize("name", [*JSON_NAMES, *privacy._KV_NAMES, "API-KEY", "PASSWD"])
 @pytest.mark.parametrize("shape", ['{{"{}": "v a l"}}', "{} = v", "{}:v", '"{}" :\t"v"'])
-def test_each_name_alone_equals_the_reference(name: str, shape: str) -> None:
-    text = shape.format(name)
-    assert mask_secrets(text) == reference_mask_secrets(text)
+def test_each_name_alone_equals_the_reference(shape: str) -> None:
+    for name in [*JSON_NAMES, *privacy._KV_NAMES, "API-KEY", "PASSWD"]:
+        text = shape.format(name)
+        assert mask_secrets(text) == reference_mask_secrets(text), text
