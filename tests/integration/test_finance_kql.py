@@ -78,7 +78,8 @@ def billed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalSink]:
         sink.con,
         "LlmUsage",
         [
-            # Claude with cache reads and writes, on each side of the month's end
+            # Claude with cache reads and writes, on each side of the month's end (a product of
+        # their own: the simulated traffic has Claude calls of this subscription too)
             _call(1, "2025-09-30T23:59:59Z", "sub-finance-app", "claude-sonnet-4-5",
                   PromptTokens=12_345, CompletionTokens=678, CachedTokens=9_000,
                   CacheWriteTokens=1_111),
@@ -163,7 +164,7 @@ def test_chargeback_names_teams_and_keeps_unmapped_subscriptions(billed: LocalSi
 def test_chargeback_prices_each_token_category(billed: LocalSink) -> None:
     (sonnet,) = billed.query(
         "Chargeback(datetime(2025-10-01)) | where SubscriptionId == 'sub-finance-app'"
-        " and ModelName == 'claude-sonnet-4-5-20250929'"
+        " and ProductId == 'p-sub-finance-app' and ModelName == 'claude-sonnet-4-5-20250929'"
     )
     # claude-sonnet-4-5 (by the model without its version date): 3.00 input, 0.30 cache reads,
     # 3.75 cache writes, 15.00 output, per million tokens
