@@ -8,6 +8,14 @@ worker process per combination (Azurite and the endpoint on the same two cores),
 simulator's traffic (28.5 KB per event, 6.4 records per event, 1.74 records per call). Runs vary
 by about a third on that machine: the model keeps a utilization target below one for that, and for
 catching up after an outage.
+
+Flex Consumption instances, as documented (``FLEX_DOCS``): 512, 2048 or 4096 MB with typically a
+quarter of a core, one core or two; the configured memory is shared by the function code and the
+Functions host, and the platform adds 272 MB per instance for system and host processes, unbilled.
+What the model assumes on top, each with its constant below: one Flex core does the work of one
+core of the measured machine (the documentation gives cores, not their speed), a worker uses one
+core (``WORKER_CORES``), the host takes ``HOST_OVERHEAD_MB`` of the configured memory (no documented
+figure), and the 272 MB are not counted.
 """
 
 from __future__ import annotations
@@ -84,12 +92,30 @@ ADX_BATCHING_ITEMS = 500
 ADX_BATCHING_RAW_MB = 1024.0
 """kusto/40_policies.kql: ApimLogsLanding's ingestion batching policy (time, items, raw size)."""
 
+FLEX_DOCS = "https://learn.microsoft.com/azure/azure-functions/flex-consumption-plan#instance-sizes"
+"""Flex Consumption's instance sizes, their cores and memory, as Microsoft documents them."""
+
+FLEX_INSTANCE_CORES = {512: 0.25, 2048: 1.0, 4096: 2.0}
+"""Instance memory (MB) -> the cores such an instance typically gets (the platform may give an
+instance slightly different cores)."""
+
+FLEX_PLATFORM_BUFFER_MB = 272.0
+"""Memory the platform adds to each instance for system and host processes, on top of the
+configured size and not billed. Not counted by the model: headroom."""
+
 INSTANCE_MEMORY_MB = (2048, 4096)
-"""The instance sizes infra/ allows."""
+"""The instance sizes infra/ allows. Not 512 MB: its quarter of a core would run the worker at about
+a quarter of the measured rate, and half of 512 MB cannot hold the host's share."""
+
+WORKER_CORES = 1.0
+"""Cores one worker uses: it is one Python process, as in the measured runs (one process each).
+An instance with fewer cores runs it proportionally slower; a second core (4096 MB) does not make
+it faster (it is left to the Functions host, which shares the instance, and to headroom)."""
 
 HOST_OVERHEAD_MB = 400.0
-"""Functions host and platform on the instance, besides the Python worker: an assumption (not
-measured here), to check against the instance's memory metric once deployed."""
+"""Memory the Functions host and platform take from the configured instance memory, besides the
+Python worker (the documentation says the host shares the instance's resources, but gives no
+figure for it): an assumption, to check against the instance's memory metric once deployed."""
 
 MEMORY_HEADROOM = 0.5
 """Use at most half of the instance's memory: batches of large bodies, retries, prefetch."""
@@ -150,14 +176,15 @@ def size(
 
     Functions (one Python worker per instance, one partition's batch at a time)::
 
-        worker      = min(MEASURED_EVENTS_PER_SECOND[mode][b],
-                          MEASURED_MB_PER_SECOND[mode][b] x 1e6 / body_bytes)     events/s
-        parallelism = max(1, ceil(events/s / (worker x TARGET_UTILIZATION)))
-        instances   = parallelism (Event Hubs: one reader per partition, so <= partitions)
         peak worker = BASELINE + (MEASURED_PEAK_RSS_MB[mode][b] - BASELINE)
                       x body_bytes / MEASURED_EVENT_BYTES                             MB
         memory      = the smallest of 2048, 4096 with
                       peak worker + HOST_OVERHEAD_MB <= memory x MEMORY_HEADROOM (else 4096)
+        worker      = min(MEASURED_EVENTS_PER_SECOND[mode][b],
+                          MEASURED_MB_PER_SECOND[mode][b] x 1e6 / body_bytes)
+                      x min(1, FLEX_INSTANCE_CORES[memory] / WORKER_CORES)           events/s
+        parallelism = max(1, ceil(events/s / (worker x TARGET_UTILIZATION)))
+        instances   = parallelism (Event Hubs: one reader per partition, so <= partitions)
 
     Lag (of an event that opens a batch; later ones wait less)::
 
@@ -188,10 +215,19 @@ def size(
     events = records / records_per_event
     mb = events * body_bytes / 1e6
 
+    peak_measured = MEASURED_PEAK_RSS_MB[capture_text][batch_events]
+    peak = MEASURED_BASELINE_RSS_MB + (peak_measured - MEASURED_BASELINE_RSS_MB) * (
+        body_bytes / MEASURED_EVENT_BYTES
+    )
+    memory = next(
+        (m for m in INSTANCE_MEMORY_MB if peak + HOST_OVERHEAD_MB <= m * MEMORY_HEADROOM),
+        INSTANCE_MEMORY_MB[-1],
+    )
+
     worker = min(
         MEASURED_EVENTS_PER_SECOND[capture_text][batch_events],
         MEASURED_MB_PER_SECOND[capture_text][batch_events] * 1e6 / body_bytes,
-    )
+    ) * min(1.0, FLEX_INSTANCE_CORES[memory] / WORKER_CORES)
     parallelism = max(1, math.ceil(events / (worker * TARGET_UTILIZATION)))
     units = max(
         1,
@@ -204,15 +240,6 @@ def size(
         units <= EVENT_HUBS_STANDARD_MAX_TU and partitions <= EVENT_HUBS_STANDARD_MAX_PARTITIONS
     )
     tier = "Standard" if standard else "Premium or Dedicated"
-
-    peak_measured = MEASURED_PEAK_RSS_MB[capture_text][batch_events]
-    peak = MEASURED_BASELINE_RSS_MB + (peak_measured - MEASURED_BASELINE_RSS_MB) * (
-        body_bytes / MEASURED_EVENT_BYTES
-    )
-    memory = next(
-        (m for m in INSTANCE_MEMORY_MB if peak + HOST_OVERHEAD_MB <= m * MEMORY_HEADROOM),
-        INSTANCE_MEMORY_MB[-1],
-    )
 
     per_partition = events / partitions
     if per_partition > 0 and MIN_BATCH_EVENTS / per_partition < MAX_WAIT_SECONDS:

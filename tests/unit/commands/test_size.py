@@ -5,12 +5,15 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import re
+from pathlib import Path
 
 import pytest
 
 from ingest.commands import size as model
 from ingest.commands.size import add_size_parser, cmd_size, size
 
+ROOT = Path(__file__).resolve().parents[3]
 LOADS = (0.5, 1, 5, 10, 50, 100, 500, 1000, 2000, 5000, 10_000)
 MODES = ("none", "redacted", "full")
 
@@ -149,3 +152,17 @@ def test_the_verb_prints_the_sizing(capsys: pytest.CaptureFixture[str]) -> None:
     data = json.loads(capsys.readouterr().out)
     assert data["throughput_units"] == 1
     assert data["adx_batching"]["MaximumBatchingTimeSpan"] == "00:00:30"
+
+
+def test_instance_sizes_are_documented_flex_sizes_that_infra_allows() -> None:
+    # Every size the model proposes is a Flex Consumption size with at least a worker's core.
+    assert set(model.INSTANCE_MEMORY_MB) <= set(model.FLEX_INSTANCE_CORES)
+    assert all(
+        model.FLEX_INSTANCE_CORES[memory] >= model.WORKER_CORES
+        for memory in model.INSTANCE_MEMORY_MB
+    )
+    # ... and exactly the sizes infra/main.bicep accepts.
+    bicep = (ROOT / "infra" / "main.bicep").read_text(encoding="utf-8")
+    allowed = re.search(r"@allowed\(\[([^\]]*)\]\)\s*param instanceMemoryMB", bicep)
+    assert allowed is not None
+    assert sorted(int(size) for size in allowed.group(1).split()) == list(model.INSTANCE_MEMORY_MB)
