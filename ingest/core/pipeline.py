@@ -188,7 +188,9 @@ class Pipeline:
         row["Timestamp"] = meta.enqueued_time
         row["RecordId"] = dead_letter_id or record_id(raw)
         row["Reason"] = reason.value
-        row["Detail"] = mask_secrets(detail[:2048])
+        # Masked, then cut: a secret across the cut is masked whole (the text beyond 8 KB, never
+        # kept, is not read).
+        row["Detail"] = mask_secrets(detail[:8192])[:2048]
         row["SourceFormat"] = source_format
         row["RawSize"] = len(raw)
         try:
