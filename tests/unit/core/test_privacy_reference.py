@@ -54,6 +54,7 @@ def reference_key_values(text: str) -> str:
 def reference_mask_secrets(text: str) -> str:
     """Every credential pattern, in order, over the whole text."""
     text = privacy._JSON_SECRET_FIELD.sub(lambda m: m.group("name") + f'"{MASK}"', text)
+    text = privacy._ESCAPED_JSON_SECRET_FIELD.sub(lambda m: m.group("name") + f'\\"{MASK}\\"', text)
     text = reference_key_values(text)
     text = privacy._BEARER.sub(lambda m: m.group("scheme") + MASK, text)
     text = privacy._JWT.sub(MASK, text)
@@ -121,6 +122,17 @@ secrets = st.one_of(
         st.just('"'),
         runs(ALNUM + ' \\"', 0, 20),
         st.just('"'),
+    ),
+    joined(  # the same field in JSON that is itself a JSON string (a logged body)
+        st.just('\\"'),
+        json_names,
+        st.just('\\"'),
+        spaces,
+        st.just(":"),
+        spaces,
+        st.just('\\"'),
+        runs(ALNUM + " \\", 0, 20),
+        st.just('\\"'),
     ),
     joined(schemes, spaces, runs(ALNUM + "-._~+/=", 0, 24)),
     joined(
@@ -209,7 +221,9 @@ def test_the_shortest_matches_and_one_less_equal_the_reference(shortest: str, co
         assert redact(f"x {shortest} y") != f"x {shortest} y"
 
 
-@pytest.mark.parametrize("shape", ['{{"{}": "v a l"}}', "{} = v", "{}:v", '"{}" :\t"v"'])
+@pytest.mark.parametrize(
+    "shape", ['{{"{}": "v a l"}}', "{} = v", "{}:v", '"{}" :\t"v"', '{{\\"{}\\": \\"v\\"}}']
+)
 def test_each_name_alone_equals_the_reference(shape: str) -> None:
     for name in [*JSON_NAMES, *privacy._KV_NAMES, "API-KEY", "PASSWD"]:
         text = shape.format(name)
