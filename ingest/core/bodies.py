@@ -25,6 +25,13 @@ LLM_KINDS = frozenset({"chat", "completions", "embeddings", "responses"})
 CHARS_PER_TOKEN = 4
 """The usual rule of thumb for English text with OpenAI tokenizers; used only for estimates."""
 
+_FROM_RESPONSE, _FROM_STREAM, _SALVAGED = (
+    UsageSource.RESPONSE,
+    UsageSource.STREAM,
+    UsageSource.SALVAGED,
+)
+"""Enum members read once (reading one from its class is slow on a hot path)."""
+
 
 @dataclass(slots=True)
 class Usage:
@@ -462,7 +469,7 @@ def _salvage(text: str, info: ResponseInfo) -> None:
             if text.startswith("{", value_start):
                 usage = _salvage_usage(text, value_start)
                 if usage is not None:
-                    info.usage, info.usage_source = usage, UsageSource.SALVAGED
+                    info.usage, info.usage_source = usage, _SALVAGED
         elif text.startswith('"', value_start):
             end = text.find('"', value_start + 1)
             if end > 0:
@@ -684,7 +691,7 @@ def _analyze_sse(text: str, info: ResponseInfo) -> None:
         info.kind = "message"
         info.usage = anthropic_usage(info.anthropic)
     if info.usage is not None:
-        info.usage_source = UsageSource.SALVAGED if info.truncated else UsageSource.STREAM
+        info.usage_source = _SALVAGED if info.truncated else _FROM_STREAM
 
 
 def _is_sse(text: str) -> bool:
@@ -726,5 +733,5 @@ def analyze_response(body: Any) -> ResponseInfo:
     usage = usage_from(document.get("usage"))
     if usage is not None:
         info.usage = usage
-        info.usage_source = UsageSource.RESPONSE
+        info.usage_source = _FROM_RESPONSE
     return info

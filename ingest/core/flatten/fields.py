@@ -41,6 +41,9 @@ KNOWN_FIELDS = (
 
 _CANONICAL = {name.lower(): name for name in KNOWN_FIELDS}
 
+_DIAGNOSTICS = SourceFormat.DIAGNOSTICS
+"""An enum member read once (reading one from its class is slow on a hot path)."""
+
 
 def lower_keys(obj: Any) -> dict[str, Any]:
     """A dict with lower-cased keys ({} for anything that is not a dict)."""
@@ -67,7 +70,7 @@ def record_fields(record: dict[str, Any]) -> tuple[Fields, SourceFormat]:
         if camel:
             # The Event Hub stream (camelCase): the fast path. The properties' "operationName"
             # (GatewayLlmLogs) wins over the top level's, which only names the log category.
-            return {**record, **properties}, SourceFormat.DIAGNOSTICS
+            return {**record, **properties}, _DIAGNOSTICS
     merged: dict[str, Any] = {}
     _canonical(record, merged)
     nested = record.get("properties", record.get("Properties"))

@@ -162,6 +162,9 @@ def apply_url(row: LandingRow, url: str, request: RequestInfo) -> None:
 
 _SOURCE_VALUES = {source: source.value for source in UsageSource}
 """Plain strings of the usage sources (an enum's ``.value`` is a slow property on a hot path)."""
+_NO_USAGE = UsageSource.NONE.value
+_ESTIMATED = UsageSource.ESTIMATED
+"""An enum member read once (reading one from its class is slow on a hot path too)."""
 
 
 CONTRADICTORY = "contradictory"
@@ -296,7 +299,7 @@ class Finisher:
             row["CompletionText"] = self.capture(response.text())
 
     def _estimate(self, row: LandingRow, request: RequestInfo, response: ResponseInfo) -> None:
-        row["UsageSource"] = _SOURCE_VALUES[UsageSource.NONE]
+        row["UsageSource"] = _NO_USAGE
         kind = row["OperationKind"]
         code = row["ResponseCode"]
         if not self.settings.estimate_tokens or kind not in LLM_KINDS:
@@ -325,6 +328,6 @@ class Finisher:
         set_usage(
             row,
             Usage(prompt=prompt, completion=completion),
-            UsageSource.ESTIMATED,
+            _ESTIMATED,
             LOWER_BOUND if lower else "",
         )

@@ -56,6 +56,9 @@ _INTS = (
 
 _FORMATS = {fmt: fmt.value for fmt in SourceFormat}
 """Plain strings of the source formats (an enum's ``.value`` is a slow property on a hot path)."""
+_LOG_ANALYTICS = SourceFormat.LOG_ANALYTICS
+_NO_USAGE = UsageSource.NONE
+"""Enum members read once (reading one from its class is slow on a hot path too)."""
 _ROW: list[LandingRow] = []
 """The empty row every GatewayLogs row is copied from (read from the schema on first use)."""
 
@@ -134,7 +137,7 @@ def flatten_gateway(f: Fields, fmt: SourceFormat, finisher: Finisher) -> Landing
         row["LastErrorReason"] = to_str(errors.get("reason"))
         row["LastErrorMessage"] = mask_secrets(to_str(errors.get("message")))[:1024]
         row["LastErrorSection"] = to_str(errors.get("section"))
-    elif fmt is SourceFormat.LOG_ANALYTICS:  # Log Analytics flattens lastError into columns
+    elif fmt is _LOG_ANALYTICS:  # Log Analytics flattens lastError into columns
         row["LastErrorSource"] = to_str(get("lastErrorSource"))
         row["LastErrorReason"] = to_str(get("lastErrorReason"))
         row["LastErrorMessage"] = mask_secrets(to_str(get("lastErrorMessage")))[:1024]
@@ -162,5 +165,5 @@ def flatten_gateway(f: Fields, fmt: SourceFormat, finisher: Finisher) -> Landing
         operation_id = row["OperationId"]
         kind = (normalize_kind(operation_id) if operation_id else "") or "other"
     row["OperationKind"] = kind
-    finisher.finish_call(row, request, response, None, UsageSource.NONE)
+    finisher.finish_call(row, request, response, None, _NO_USAGE)
     return row

@@ -24,6 +24,8 @@ from ingest.model import (
 _FORMATS = {fmt: fmt.value for fmt in SourceFormat}
 """Plain strings of the source formats (an enum's ``.value`` is a slow property on a hot path)."""
 _NO_USAGE = UsageSource.NONE.value
+_LLM_LOG = UsageSource.LLM_LOG
+"""An enum member read once (reading one from its class is slow on a hot path)."""
 
 
 def flatten_llm(f: Fields, fmt: SourceFormat, finisher: Finisher) -> LandingRow | Rejected:
@@ -65,7 +67,7 @@ def flatten_llm(f: Fields, fmt: SourceFormat, finisher: Finisher) -> LandingRow 
         # For Claude models APIM logs promptTokens without the cached part, beside it.
         usage = input_excluding_cache(usage)
     if usage.prompt is not None or usage.completion is not None or usage.total is not None:
-        set_usage(row, usage, UsageSource.LLM_LOG)
+        set_usage(row, usage, _LLM_LOG)
     else:
         row["UsageSource"] = _NO_USAGE
     if finisher.capturing:
