@@ -204,9 +204,15 @@ def _empty_row(table: str) -> dict[str, Any]:
     return load_table(table).empty_row()
 
 
+_LANDING_ROW: list[LandingRow] = []
+"""The empty landing row every row is copied from (one lookup less per row than the cache)."""
+
+
 def empty_landing_row() -> LandingRow:
     """A landing row with every column empty, in schema order (the schema is read on first use)."""
-    return cast(LandingRow, _empty_row(LANDING_TABLE).copy())
+    if not _LANDING_ROW:
+        _LANDING_ROW.append(cast(LandingRow, _empty_row(LANDING_TABLE)))
+    return _LANDING_ROW[0].copy()
 
 
 def empty_dead_letter_row() -> DeadLetterRow:

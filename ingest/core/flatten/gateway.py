@@ -59,14 +59,6 @@ _FORMATS = {fmt: fmt.value for fmt in SourceFormat}
 _LOG_ANALYTICS = SourceFormat.LOG_ANALYTICS
 _NO_USAGE = UsageSource.NONE
 """Enum members read once (reading one from its class is slow on a hot path too)."""
-_ROW: list[LandingRow] = []
-"""The empty row every GatewayLogs row is copied from (read from the schema on first use)."""
-
-
-def _empty_row() -> LandingRow:
-    if not _ROW:
-        _ROW.append(empty_landing_row())
-    return _ROW[0].copy()
 
 
 def flatten_gateway(f: Fields, fmt: SourceFormat, finisher: Finisher) -> LandingRow | Rejected:
@@ -80,7 +72,7 @@ def flatten_gateway(f: Fields, fmt: SourceFormat, finisher: Finisher) -> Landing
     timestamp = to_datetime(get("time", get("timeGenerated")), "time", finisher.timestamp_formats)
     if timestamp is None:
         return Rejected(RejectReason.BAD_TIMESTAMP, "record has no `time`", fmt.value)
-    row = _empty_row()
+    row = empty_landing_row()
     row["Timestamp"] = timestamp
     row["Category"] = GATEWAY_LOGS
     row["SourceFormat"] = _FORMATS[fmt]

@@ -3,7 +3,16 @@
 from __future__ import annotations
 
 from ingest.core.bodies import Usage, render_messages
-from ingest.core.coerce import INT_MAX, INT_MIN, to_bool, to_datetime, to_int, to_str
+from ingest.core.coerce import (
+    INT_MAX,
+    INT_MIN,
+    LONG_MAX,
+    LONG_MIN,
+    to_bool,
+    to_datetime,
+    to_int,
+    to_str,
+)
 from ingest.core.flatten.fields import GATEWAY_LLM_LOGS, Fields
 from ingest.core.flatten.finish import (
     Finisher,
@@ -28,39 +37,72 @@ _LLM_LOG = UsageSource.LLM_LOG
 """An enum member read once (reading one from its class is slow on a hot path)."""
 
 
+_STRINGS = (
+    ("CorrelationId", "correlationId"),
+    ("RequestId", "requestId"),
+    ("DeploymentName", "deploymentName"),
+    ("ModelName", "modelName"),
+    ("ApiVersion", "apiVersion"),
+)
+"""GatewayLlmLogs string columns read as they are, and their (camelCase) field names."""
+
+_TOKENS = (
+    "promptTokens",
+    "completionTokens",
+    "totalTokens",
+    "cachedTokens",
+    "reasoningTokens",
+    "cacheWriteTokens",
+)
+"""The token count fields, in the order of Usage's fields."""
+
+
 def flatten_llm(f: Fields, fmt: SourceFormat, finisher: Finisher) -> LandingRow | Rejected:
-    """One GatewayLlmLogs record (raises FieldError for a value that cannot be read)."""
-    row = empty_landing_row()
-    timestamp = to_datetime(
-        f.get("time", f.get("timeGenerated")), "time", finisher.timestamp_formats
-    )
+    """One GatewayLlmLogs record (raises FieldError for a value that cannot be read).
+
+    As for GatewayLogs, a conversion runs only for a value of an unexpected type, and those that
+    may raise run in the order they always did (sequence number, streaming flag, token counts).
+    """
+    get = f.get
+    timestamp = to_datetime(get("time", get("timeGenerated")), "time", finisher.timestamp_formats)
     if timestamp is None:
         return Rejected(RejectReason.BAD_TIMESTAMP, "record has no `time`", fmt.value)
+    row = empty_landing_row()
     row["Timestamp"] = timestamp
     row["Category"] = GATEWAY_LLM_LOGS
     row["SourceFormat"] = _FORMATS[fmt]
-    row["CorrelationId"] = to_str(f.get("correlationId"))
-    row["RequestId"] = to_str(f.get("requestId"))
-    row["SequenceNumber"] = to_int(f.get("sequenceNumber"), "sequenceNumber", INT_MIN, INT_MAX)
-    row["ResourceId"] = to_str(f.get("resourceId", f.get("_ResourceId")))
-    row["Region"] = to_str(f.get("Region", f.get("region", f.get("location"))))
-    row["DeploymentName"] = to_str(f.get("deploymentName"))
-    row["ModelName"] = to_str(f.get("modelName"))
-    row["ApiVersion"] = to_str(f.get("apiVersion"))
-    operation = to_str(f.get("operationName"))
-    if operation.lower().startswith("microsoft.apimanagement/"):
-        operation = ""
-    row["OperationId"] = operation
-    row["OperationKind"] = normalize_kind(operation)
-    row["IsStreaming"] = to_bool(f.get("isStreamCompletion"), "isStreamCompletion")
-    usage = Usage(
-        prompt=to_int(f.get("promptTokens"), "promptTokens"),
-        completion=to_int(f.get("completionTokens"), "completionTokens"),
-        total=to_int(f.get("totalTokens"), "totalTokens"),
-        cached=to_int(f.get("cachedTokens", f.get("promptCachedTokens")), "cachedTokens"),
-        reasoning=to_int(f.get("reasoningTokens"), "reasoningTokens"),
-        cache_write=to_int(f.get("cacheWriteTokens"), "cacheWriteTokens"),
-    )
+    for column, key in _STRINGS:
+        value = get(key)
+        if value is not None:
+            row[column] = value if value.__class__ is str else to_str(value)  # type: ignore[literal-required]
+    sequence = get("sequenceNumber")
+    if sequence is not None and (
+        sequence.__class__ is not int or not INT_MIN <= sequence <= INT_MAX
+    ):
+        sequence = to_int(sequence, "sequenceNumber", INT_MIN, INT_MAX)
+    row["SequenceNumber"] = sequence
+    row["ResourceId"] = to_str(get("resourceId", get("_ResourceId")))
+    region = get("Region", get("region", get("location")))
+    row["Region"] = region if region.__class__ is str else to_str(region)
+    operation = get("operationName")
+    if operation.__class__ is not str:
+        operation = to_str(operation)
+    if operation:
+        if operation.lower().startswith("microsoft.apimanagement/"):
+            operation = ""
+        row["OperationId"] = operation
+        row["OperationKind"] = normalize_kind(operation)
+    streaming = get("isStreamCompletion")
+    if streaming is not None and streaming.__class__ is not bool:
+        streaming = to_bool(streaming, "isStreamCompletion")
+    row["IsStreaming"] = streaming
+    counts = [get(key) for key in _TOKENS]
+    if "cachedTokens" not in f:
+        counts[3] = get("promptCachedTokens")
+    for index, value in enumerate(counts):
+        if value is not None and (value.__class__ is not int or not LONG_MIN <= value <= LONG_MAX):
+            counts[index] = to_int(value, _TOKENS[index])
+    usage = Usage(*counts)
     if (usage.cached or usage.cache_write) and is_anthropic(
         row["ModelName"], row["DeploymentName"]
     ):
@@ -71,6 +113,6 @@ def flatten_llm(f: Fields, fmt: SourceFormat, finisher: Finisher) -> LandingRow 
     else:
         row["UsageSource"] = _NO_USAGE
     if finisher.capturing:
-        row["PromptText"] = finisher.capture(render_messages(f.get("requestMessages")))
-        row["CompletionText"] = finisher.capture(render_messages(f.get("responseMessages")))
+        row["PromptText"] = finisher.capture(render_messages(get("requestMessages")))
+        row["CompletionText"] = finisher.capture(render_messages(get("responseMessages")))
     return row
