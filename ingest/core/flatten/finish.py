@@ -283,7 +283,8 @@ class Finisher:
             row["OperationKind"] = normalize_kind(response.kind) or row["OperationKind"]
         if not row["ErrorCode"]:
             row["ErrorCode"] = response.error_code
-            row["ErrorMessage"] = mask_secrets(response.error_message)[:1024]  # masked, then cut
+            message = response.error_message
+            row["ErrorMessage"] = mask_secrets(message)[:1024] if message else ""  # masked, then cut
         row["IsRequestBodyTruncated"] = request.truncated if request.present else None
         row["IsResponseBodyTruncated"] = response.truncated if response.present else None
 

@@ -79,8 +79,10 @@ def flatten_gateway(f: Fields, fmt: SourceFormat, finisher: Finisher) -> Landing
     # A missing or null field keeps the column's empty value; a number sent as an id needs to_str.
     for column, key in _STRINGS:
         value = get(key)
-        if value is not None:
-            row[column] = value if value.__class__ is str else to_str(value)  # type: ignore[literal-required]
+        if value.__class__ is str:
+            row[column] = value  # type: ignore[literal-required]
+        elif value is not None:
+            row[column] = to_str(value)  # type: ignore[literal-required]
     user = row["UserId"]
     if len(user) >= 20:  # an id field some gateways fill with a token (a secret is longer)
         row["UserId"] = mask_secrets(user)
