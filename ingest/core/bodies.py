@@ -378,6 +378,9 @@ class ResponseInfo:
             keys = text.count('"content"')
             if not keys:
                 return len(self.text())
+            length = _same_shape_length(text, keys)
+            if length is not None:
+                return length
             pieces = text.split(_DELTA_START)
             if keys == len(pieces) - 1:
                 del pieces[0]
@@ -410,6 +413,42 @@ class ResponseInfo:
             chunks = (_parse_chunk(p) for p in _payloads(self.stream_text) if p != "[DONE]")
             return _stream_text(c for c in chunks if c is not None)
         return ""
+
+
+def _same_shape_length(text: str, keys: int) -> int | None:
+    """The summed length of a chat stream's delta contents when its chunks share one shape.
+
+    For a stream with no escape, whose ``keys`` ``"content"`` keys never overlap. A stream repeats
+    one chunk with only its content changed, so the text from a content's closing quote to the
+    next ``"content":"`` (``repeated``, that key included) is the same every time. Then the span
+    from the first content to the last key is contents and ``repeated`` in turn, and two counts
+    over it measure the contents without a piece per chunk. Exact only when the span holds
+    ``keys - 1`` of them (one before each key but the first: then every key is a
+    ``"content":"``) and no other quote (no content ran past its own closing quote); else None.
+    """
+    start = text.find(_DELTA_START)
+    if start < 0:
+        return None
+    start += len(_DELTA_START)
+    close = text.find('"', start)
+    if close < 0:
+        return None
+    if keys == 1:
+        return close - start
+    following = text.find(_DELTA_START, close)
+    if following <= close:  # none, or the closing quote opens the next key: not this shape
+        return None
+    repeated = text[close : following + len(_DELTA_START)]
+    last = text.rfind(_DELTA_START) + len(_DELTA_START)
+    end = text.find('"', last)
+    if end < 0:
+        return None
+    others = keys - 1
+    if text.count(repeated, start, last) != others:
+        return None
+    if text.count('"', start, last) != others * repeated.count('"'):
+        return None
+    return last - start - others * len(repeated) + end - last
 
 
 def _stream_text(chunks: Iterable[dict[str, Any]]) -> str:
@@ -612,6 +651,8 @@ def _read_chunk(chunk: dict[str, Any], info: ResponseInfo) -> None:
 
 
 def _parse_chunk(payload: str) -> dict[str, Any] | None:
+    if payload[-1:] != "}":  # not an object (a cut chunk): no need to parse it to know
+        return None
     try:
         chunk = orjson.loads(payload)
     except orjson.JSONDecodeError:
@@ -658,12 +699,14 @@ def _analyze_sse(text: str, info: ResponseInfo) -> None:
             done = True
             complete_end = offset
             continue
-        try:
-            chunk = orjson.loads(payload)
-        except orjson.JSONDecodeError:
-            chunk = None
-        if chunk.__class__ is not dict:
-            chunk = None
+        chunk = None
+        if payload[-1:] == "}":  # only an object is a chunk: a cut one is not even parsed
+            try:
+                chunk = orjson.loads(payload)
+            except orjson.JSONDecodeError:
+                chunk = None
+            if chunk.__class__ is not dict:
+                chunk = None
         if chunk is None:
             if tail == 0 and not done:
                 info.truncated = True  # the cut fell inside the last chunk

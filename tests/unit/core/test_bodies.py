@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import orjson
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from ingest.core.bodies import (
     CHARS_PER_TOKEN,
     Usage,
+    _same_shape_length,
     analyze_request,
     analyze_response,
     estimate_tokens,
@@ -314,6 +317,60 @@ def test_stream_text_length_counts_escapes_as_one_character() -> None:
     info = analyze_response(body)
     assert info.text() == "a\nbé"
     assert info.text_length() == 4
+
+
+def _piece_by_piece(text: str) -> int | None:
+    """The summed delta contents, one piece per ``"content":"`` (None where that is not exact)."""
+    if "\\" in text or '"content"content"' in text or '"content"' not in text:
+        return None
+    pieces = text.split('"content":"')[1:]
+    if text.count('"content"') != len(pieces) or any('"' not in piece for piece in pieces):
+        return None
+    return sum(piece.find('"') for piece in pieces)
+
+
+_CHUNK = 'data: {"id":"c","choices":[{"index":0,"delta":{"content":"%s"},"x":null}]}\n\n'
+_SHAPES = [
+    'data: {"choices":[{"delta":{"content":"%s"}}]}\n\n',
+    'data: {"choices":[{"delta":{"role":"assistant","content":"%s"}}]}\n\n',
+    'data: {"choices":[{"delta":{"content":"%s","x":"content"}}]}\n\n',
+    _CHUNK,
+]
+_CONTENTS = st.text(alphabet='ab :{}"', max_size=4) | st.sampled_from(
+    ["content", '"content"', 'content":"', '":"', ""]
+)
+
+
+@st.composite
+def _streams(draw: st.DrawFn) -> str:
+    """Chat streams: mostly of one chunk shape, some mixed, cut or with odd contents."""
+    shapes = draw(st.lists(st.sampled_from(_SHAPES), min_size=1, max_size=3))
+    chunks = [
+        draw(st.sampled_from(shapes)) % draw(_CONTENTS) for _ in range(draw(st.integers(1, 8)))
+    ]
+    text = "".join(chunks) + draw(st.sampled_from(["data: [DONE]\n\n", ""]))
+    return text[: draw(st.integers(0, len(text)))] if draw(st.booleans()) else text
+
+
+@settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    _streams() | st.lists(st.sampled_from(['"content":"', '"', ":", "content", "a"])).map("".join)
+)
+def test_same_shape_stream_length_is_the_piece_by_piece_count(text: str) -> None:
+    keys = text.count('"content"')
+    if "\\" in text or '"content"content"' in text or not keys:
+        return
+    length = _same_shape_length(text, keys)
+    if length is not None:  # taken only where the piece-by-piece count is exact, and equal to it
+        assert length == _piece_by_piece(text)
+
+
+def test_a_same_shape_stream_is_measured_whole() -> None:
+    text = "".join(_CHUNK % word for word in ("Hel", "lo", "", " world")) + "data: [DONE]\n\n"
+    assert _same_shape_length(text, text.count('"content"')) == len("Hello world")
+    mixed = text.replace('"x":null', '"x":1', 1)  # one chunk of another shape: measured by piece
+    assert _same_shape_length(mixed, mixed.count('"content"')) is None
+    assert analyze_response(mixed).text_length() == len("Hello world")
 
 
 def test_stream_with_usage_chunk() -> None:
