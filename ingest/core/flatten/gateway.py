@@ -14,7 +14,7 @@ from ingest.core.coerce import (
     to_str,
 )
 from ingest.core.flatten.fields import GATEWAY_LOGS, Fields, lower_keys
-from ingest.core.flatten.finish import Finisher, normalize_kind, url_facts
+from ingest.core.flatten.finish import Finisher, UrlFacts, normalize_kind, url_facts
 from ingest.core.privacy import mask_secrets
 from ingest.model import (
     LandingRow,
@@ -61,6 +61,37 @@ _NO_USAGE = UsageSource.NONE
 """Enum members read once (reading one from its class is slow on a hot path too)."""
 
 
+_URLS: dict[tuple[str, str], tuple[str, str, UrlFacts | None]] = {}
+_URLS_SIZE = 4096
+
+
+def _urls(url: str, backend_url: str) -> tuple[str, str, UrlFacts | None]:
+    """A call's URL and backend URL without secrets, and the facts of the one that names it.
+
+    The URL's facts name the deployment, API version and kind; the backend's when the URL is
+    absent, or when the gateway rewrote the path and only the backend's names a deployment.
+    Cached by the pair (calls repeat a few of them).
+    """
+    key = (url, backend_url)
+    found = _URLS.get(key)
+    if found is None:
+        facts = url_facts(url) if url else None
+        scrubbed = facts.scrubbed if facts is not None else ""
+        backend = url_facts(backend_url).scrubbed if backend_url else ""
+        if facts is None:
+            if backend:
+                facts = url_facts(backend)
+        elif not facts.deployment and backend and scrubbed != backend:
+            rewritten = url_facts(backend)
+            if rewritten.deployment:
+                facts = rewritten
+        found = (scrubbed, backend, facts)
+        if len(_URLS) >= _URLS_SIZE:
+            _URLS.clear()
+        _URLS[key] = found
+    return found
+
+
 def flatten_gateway(f: Fields, fmt: SourceFormat, finisher: Finisher) -> LandingRow | Rejected:
     """One GatewayLogs record (raises FieldError for a value that cannot be read).
 
@@ -105,16 +136,7 @@ def flatten_gateway(f: Fields, fmt: SourceFormat, finisher: Finisher) -> Landing
     url = get("url")
     if url.__class__ is not str:
         url = to_str(url)
-    # The URL's facts name the deployment, API version and kind (the backend's when it is absent).
-    facts = None
-    if url:
-        facts = url_facts(url)
-        row["Url"] = facts.scrubbed
-    backend_url = row["BackendUrl"]
-    if backend_url:
-        backend_url = row["BackendUrl"] = url_facts(backend_url).scrubbed
-        if facts is None:
-            facts = url_facts(backend_url)
+    row["Url"], row["BackendUrl"], facts = _urls(url, row["BackendUrl"])
     success = get("isRequestSuccess")
     row["IsRequestSuccess"] = (
         success
@@ -144,10 +166,6 @@ def flatten_gateway(f: Fields, fmt: SourceFormat, finisher: Finisher) -> Landing
     response = analyze_response(get("backendResponseBody") or get("responseBody"))
     kind = ""
     if facts is not None:
-        if not facts.deployment and backend_url and facts.scrubbed != backend_url:
-            backend = url_facts(backend_url)
-            if backend.deployment:  # the gateway rewrote the path: the backend's names it
-                facts = backend
         if facts.deployment:
             row["DeploymentName"] = facts.deployment
         elif facts.model_in_body and request.model:  # the body's model names the deployment
