@@ -105,6 +105,25 @@ def _text(rng: random.Random, words: int) -> str:
     return " ".join(rng.choice(WORDS) for _ in range(words))
 
 
+def _vector(rng: random.Random, dimensions: int, shown: int) -> tuple[str, bool]:
+    """An embedding vector, comma-separated: the text and whether it holds every value.
+
+    ``dimensions`` draws of ``uniform(-0.05, 0.05)``, written out only until the text is ``shown``
+    characters long (the logged body is cut there); the other draws are still taken, so the rest
+    of the traffic does not depend on the cut.
+    """
+    low, high = -0.05, 0.05
+    draw = rng.random  # uniform(low, high) is low + (high - low) * random(): one draw each
+    parts: list[str] = []
+    length = -1  # no comma before the first value
+    while len(parts) < dimensions and length < shown:
+        parts.append(f"{low + (high - low) * draw():.9f}")
+        length += len(parts[-1]) + 1
+    for _ in range(dimensions - len(parts)):
+        draw()
+    return ",".join(parts), len(parts) == dimensions
+
+
 def _time(moment: datetime) -> str:
     return f"{moment:%Y-%m-%dT%H:%M:%S}.{moment.microsecond:06d}0Z"
 
@@ -418,10 +437,13 @@ class Simulator:
         rng = self.rng
         cid = f"chatcmpl-{correlation[:8]}"
         if kind == "embeddings":
-            vector = ",".join(f"{rng.uniform(-0.05, 0.05):.9f}" for _ in range(1536))
+            head = '{"object":"list","data":[{"object":"embedding","index":0,"embedding":['
+            vector, whole = _vector(rng, 1536, 8192 - len(head))
+            if not whole:  # APIM keeps 8192 bytes of a body: the rest of the vector is cut
+                return (head + vector)[:8192], False
             body = (
-                f'{{"object":"list","data":[{{"object":"embedding","index":0,"embedding":[{vector}]}}],'
-                f'"model":"{model}","usage":{{"prompt_tokens":{prompt},"total_tokens":{prompt}}}}}'
+                f'{head}{vector}]}}],"model":"{model}",'
+                f'"usage":{{"prompt_tokens":{prompt},"total_tokens":{prompt}}}}}'
             )
             return body[:8192], len(body) <= 8192
         document: dict[str, Any]
