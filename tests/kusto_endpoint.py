@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -92,11 +92,18 @@ class KustoEndpoint:
 
 
 @contextmanager
-def kusto_endpoint() -> Iterator[KustoEndpoint]:
-    """Start an endpoint on a free loopback port; stop it afterwards."""
+def kusto_endpoint(*, keep_alive: bool = False) -> Iterator[KustoEndpoint]:
+    """Start an endpoint on a free loopback port; stop it afterwards.
+
+    ``keep_alive``: HTTP/1.1, connections stay open between requests (as a cluster's do). Only for
+    clients that send a Content-Length with every body (management commands, queued ingestion):
+    a chunked streaming-ingestion body would be left in the connection.
+    """
     endpoint = KustoEndpoint()
 
     class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1" if keep_alive else "HTTP/1.0"
+
         def _send(self, status: int, body: dict[str, Any]) -> None:
             data = json.dumps(body).encode()
             self.send_response(status)
@@ -135,3 +142,10 @@ def kusto_endpoint() -> Iterator[KustoEndpoint]:
         server.shutdown()
         server.server_close()
         thread.join(timeout=5)
+
+
+@contextmanager
+def kusto_endpoints(count: int, *, keep_alive: bool = False) -> Iterator[list[KustoEndpoint]]:
+    """``count`` endpoints, each on its own port (one per simulated partition reader)."""
+    with ExitStack() as stack:
+        yield [stack.enter_context(kusto_endpoint(keep_alive=keep_alive)) for _ in range(count)]
