@@ -9,6 +9,10 @@ local Data Management endpoint of ``tests/adx_world.py``):
 * one reader per partition (Event Hubs' rule) forms batches as host.json says
   (``maxEventBatchSize``, ``minEventBatchSize``, ``maxWaitTime``) and takes the next batch only
   when the previous one is checkpointed, so each partition keeps its order;
+* the readers run concurrently, one thread each, as the host runs one invocation per partition at
+  a time in one worker process: each has its own simulated clock (partitions share nothing but
+  the outage's window), its own ingest client and sink, and its own endpoint, whose answers
+  follow that reader's clock; a reader is fed its partition's events in order;
 * a batch whose sink fails transiently is replayed by the trigger's retry policy (function_app.py:
   exponential backoff, 10 s doubling to at most 15 minutes, 5 retries); on the last attempt the sink
   keeps it in the dead-letter container and the partition moves on;
@@ -17,8 +21,9 @@ local Data Management endpoint of ``tests/adx_world.py``):
   Management command with 429 or 503. Every ingestion asks the endpoint (the SDK's one-hour cache
   of ingestion resources is turned off, and its own throttling backoff does not sleep), so every
   ingestion in the window sees the outage: the worst case;
-* processing takes the wall-clock time the real batch path takes here; simulated time only
-  replaces waiting (arrivals, backoff, retries).
+* processing takes the wall-clock time the real batch path takes here, with the other readers
+  running alongside (as they do in one worker); simulated time only replaces waiting (arrivals,
+  backoff, retries).
 
 What the sink queued is recorded at the client (the payload the SDK accepted); ``delivered``
 holds (table, RecordId, row) for each, from normal ingestion and from ``redrive`` afterwards.
@@ -28,11 +33,13 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-import heapq
 import json
+import queue
+import threading
 import time
 from collections import Counter, deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -107,23 +114,41 @@ class Outage:
     start: float
     end: float
     refused: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def active(self, now: float) -> bool:
         return self.start <= now < self.end
+
+    def refuse(self) -> int:
+        """Count one refused command (the readers' endpoints refuse concurrently)."""
+        with self._lock:
+            self.refused += 1
+            return self.refused
+
+
+ANSWER_REUSE_SECONDS = 600.0
+"""How long (wall clock) the endpoint reuses a healthy answer to the same command: the ingestion
+resources are the same Azurite URLs each time, only their SAS signatures would be new, and they
+stay valid for two hours."""
 
 
 def outage_answer(storage: Azurite, clock: Clock, outage: Outage) -> Any:
     """The endpoint's answers: 429 and 503 in turn inside the window, Azurite resources outside."""
     healthy = dm_answer(storage)
+    answers: dict[str, tuple[float, tuple[int, dict[str, Any]]]] = {}
 
     def answer(request: Any) -> tuple[int, dict[str, Any]]:
         if outage.active(clock.now):
-            outage.refused += 1
-            if outage.refused % 2:
+            if outage.refuse() % 2:
                 return error_reply(429, "TooManyRequests", "ADX is throttling", permanent=False)
             return error_reply(503, "ServiceUnavailable", "ADX is unavailable", permanent=False)
-        reply: tuple[int, dict[str, Any]] = healthy(request)
-        return reply
+        command = str(request.body.get("csl", ""))
+        now = time.monotonic()
+        reused = answers.get(command)
+        if reused is None or now - reused[0] > ANSWER_REUSE_SECONDS:
+            reused = (now, healthy(request))
+            answers[command] = reused
+        return reused[1]
 
     return answer
 
@@ -135,11 +160,10 @@ Delivery = tuple[str, str, Fingerprint]
 class RecordingClient:
     """The real queued ingest client; remembers each payload it accepted (table, rows)."""
 
-    def __init__(self, client: Any, delivered: list[Delivery], via: list[str]):
+    def __init__(self, client: Any, delivered: list[Delivery]):
         self.client = client
         self.delivered = delivered
-        self.via = via
-        """``via[0]``: 'ingest' or 'redrive', what the next accepted payloads count as."""
+        """Where accepted rows go (``Day.redrive`` points it at its own list)."""
 
     def ingest_from_stream(self, stream: Any, properties: Any) -> Any:
         data = stream.stream.getvalue()
@@ -147,7 +171,6 @@ class RecordingClient:
         for line in gzip.decompress(data).splitlines():
             row = orjson.loads(line)
             self.delivered.append((properties.table, str(row["RecordId"]), fingerprint(row)))
-        self.via.append(f"{properties.table}:{self.via[0]}")
         return result
 
     def __getattr__(self, name: str) -> Any:
@@ -181,7 +204,7 @@ class Arrival:
 
 @dataclass
 class Partition:
-    """One partition and its reader."""
+    """One partition and its reader's position."""
 
     index: int
     buffer: deque[tuple[float, int, bytes]] = field(default_factory=deque)
@@ -226,6 +249,29 @@ class DayReport:
     """How many rows the pipeline produced per (table, RecordId): more than one when the traffic
     itself repeats an event (Event Hubs and APIM deliver at least once)."""
 
+    def add(self, other: DayReport) -> None:
+        """Add one reader's report to this one (counts add up, times take the latest)."""
+        for name in (
+            "events",
+            "records",
+            "rows",
+            "dead_letters",
+            "bytes",
+            "batches",
+            "attempts",
+            "failed_attempts",
+            "kept_batches",
+            "kept_payloads",
+            "order_violations",
+        ):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.lag.extend(other.lag)
+        if other.backlog_drained_at is not None:
+            self.backlog_drained_at = max(self.backlog_drained_at or 0.0, other.backlog_drained_at)
+        self.simulated_seconds = max(self.simulated_seconds, other.simulated_seconds)
+        self.expected.update(other.expected)
+        self.produced.update(other.produced)
+
 
 def arrivals(
     chunks: Iterable[tuple[float, float, list[bytes]]], partitions: int
@@ -240,29 +286,22 @@ def arrivals(
             index += 1
 
 
-class Day:
-    """Runs events through the batch path in simulated time."""
+INBOX_EVENTS = 512
+"""Events waiting for a reader: the feed stops there until the reader catches up (memory)."""
 
-    def __init__(
-        self,
-        storage: Azurite,
-        endpoint: KustoEndpoint,
-        *,
-        outage: Outage,
-        partitions: int = 4,
-        capture: CaptureMode = CaptureMode.NONE,
-    ) -> None:
-        self.storage = storage
-        self.endpoint = endpoint
+
+class Reader:
+    """One partition's reader: its own simulated clock, endpoint, ingest client and sink."""
+
+    def __init__(self, day: Day, index: int, endpoint: KustoEndpoint) -> None:
+        self.day = day
+        self.part = Partition(index)
         self.clock = Clock()
-        self.outage = outage
-        self.partitions = [Partition(i) for i in range(partitions)]
-        self.pipeline = Pipeline(CoreSettings(capture_text=capture))
+        self.report = DayReport()
         self.delivered: list[Delivery] = []
-        self.via = ["ingest"]
-        endpoint.answer = outage_answer(storage, self.clock, outage)
-        self.client = RecordingClient(worst_case_client(endpoint), self.delivered, self.via)
-        container = adx.dead_letter_container(storage.connection_string, "", DEAD_LETTERS, None)
+        endpoint.answer = outage_answer(day.storage, self.clock, day.outage)
+        self.client = RecordingClient(worst_case_client(endpoint), self.delivered)
+        container = adx.dead_letter_container(day.storage.connection_string, "", DEAD_LETTERS, None)
         self.sink = adx.AdxSink(
             self.client,
             "apimlogs",
@@ -272,75 +311,59 @@ class Day:
             sleep=self._sleep,
             track_status=True,
         )
-        self.max_batch, self.min_batch, self.max_wait = host_batching()
-        self.report = DayReport()
-        self.wakeups: list[tuple[float, int]] = []
-        """(time, partition) at which a reader looks at its buffer."""
-        self.start = datetime(2025, 10, 1, tzinfo=UTC)
 
     def _sleep(self, seconds: float) -> None:
         self.clock.now += seconds
 
-    def _wake(self, part: Partition, at: float) -> None:
-        """Have a partition's reader look at its buffer at ``at`` (one pending wake-up each)."""
+    def _wake(self, at: float) -> None:
+        """Look at the buffer at ``at`` (one pending wake-up: the earliest wins)."""
+        part = self.part
         if part.wake_at is None or at < part.wake_at:
             part.wake_at = at
-            heapq.heappush(self.wakeups, (at, part.index))
 
-    def run(self, events: Iterable[Arrival]) -> DayReport:
-        """Every event through the batch path; returns when every partition is drained."""
-        started = time.perf_counter()
-        source = iter(events)
-        upcoming = next(source, None)
+    def run(self, inbox: queue.Queue[Arrival | None]) -> None:
+        """The partition's events (from ``inbox``; ``None`` ends them) through the batch path."""
+        part = self.part
+        day = self.day
+        upcoming = inbox.get()
         while True:
-            # Arrivals come first, up to the earliest wake-up (all of them, if nobody waits).
-            horizon = self.wakeups[0][0] if self.wakeups else None
+            # Arrivals come first, up to the pending wake-up (all of them, if none is pending).
+            horizon = part.wake_at
             if upcoming is not None and (horizon is None or upcoming.at <= horizon):
-                part = self.partitions[upcoming.partition]
                 part.buffer.append((upcoming.at, part.next_sequence, upcoming.body))
                 part.next_sequence += 1
                 self.report.events += 1
                 self.report.bytes += len(upcoming.body)
-                if len(part.buffer) == 1 or len(part.buffer) >= self.min_batch:
-                    self._wake(part, max(upcoming.at, part.busy_until))
-                upcoming = next(source, None)
+                if len(part.buffer) == 1 or len(part.buffer) >= day.min_batch:
+                    self._wake(max(upcoming.at, part.busy_until))
+                upcoming = inbox.get()
                 continue
-            if not self.wakeups:
+            if horizon is None:
                 break
-            now, index = heapq.heappop(self.wakeups)
-            part = self.partitions[index]
-            if part.wake_at != now:
-                continue  # superseded by an earlier wake-up
+            now = horizon
             part.wake_at = None
             if now < part.busy_until:
-                self._wake(part, part.busy_until)
+                self._wake(part.busy_until)
                 continue
             if part.retry is not None:
                 batch, attempt = part.retry
                 part.retry = None
-                self._attempt(part, batch, attempt, now)
+                self._attempt(batch, attempt, now)
                 continue
             if not part.buffer:
                 continue
             oldest = part.buffer[0][0]
-            waiting = len(part.buffer) < self.min_batch and now < oldest + self.max_wait
+            waiting = len(part.buffer) < day.min_batch and now < oldest + day.max_wait
             if waiting and upcoming is not None:
-                self._wake(part, oldest + self.max_wait)
+                self._wake(oldest + day.max_wait)
                 continue
-            take = min(len(part.buffer), self.max_batch)
+            take = min(len(part.buffer), day.max_batch)
             batch = [part.buffer.popleft() for _ in range(take)]
-            self._attempt(part, batch, 0, now)
-        self.report.wall_seconds = time.perf_counter() - started
-        self.report.refused_commands = self.outage.refused
-        return self.report
+            self._attempt(batch, 0, now)
 
-    def _attempt(
-        self,
-        part: Partition,
-        batch: list[tuple[float, int, bytes]],
-        attempt: int,
-        now: float,
-    ) -> None:
+    def _attempt(self, batch: list[tuple[float, int, bytes]], attempt: int, now: float) -> None:
+        part = self.part
+        report = self.report
         final = attempt == MAX_RETRIES
         inputs = [
             EventInput(
@@ -350,60 +373,138 @@ class Day:
                     sequence,
                     str(sequence * 1024),
                     # As function_app.event_inputs writes it (ISO 8601 UTC, 7 digits, Z).
-                    format_datetime(self.start + timedelta(seconds=arrived)),
+                    format_datetime(self.day.start + timedelta(seconds=arrived)),
                 ),
             )
             for arrived, sequence, body in batch
         ]
         if batch[0][1] != part.checkpoint + 1:
-            self.report.order_violations += 1
+            report.order_violations += 1
         self.clock.now = now
         kept_before = len(self.sink.kept)
-        self.report.attempts += 1
+        report.attempts += 1
         began = time.perf_counter()
         try:
-            result = run_batch(self.pipeline, self.sink, inputs, final_attempt=final)
+            result = run_batch(self.day.pipeline, self.sink, inputs, final_attempt=final)
         except TransientIngestError:
             done = self.clock.now + (time.perf_counter() - began)
-            self.report.failed_attempts += 1
+            report.failed_attempts += 1
             part.retry = (batch, attempt + 1)
             part.busy_until = done + retry_delay(attempt + 1)
-            self._wake(part, part.busy_until)
+            self._wake(part.busy_until)
             return
         done = self.clock.now + (time.perf_counter() - began)
         part.checkpoint = batch[-1][1]
         part.busy_until = done
-        self.report.batches += 1
-        self.report.records += result.records
-        self.report.rows += len(result.rows)
-        self.report.dead_letters += len(result.dead_letters)
+        report.batches += 1
+        report.records += result.records
+        report.rows += len(result.rows)
+        report.dead_letters += len(result.dead_letters)
         for table, rows in ((LANDING_TABLE, result.rows), (DEAD_LETTER_TABLE, result.dead_letters)):
             for row in rows:
                 key = (table, str(row["RecordId"]))
-                self.report.expected[key] = fingerprint(dict(row))
-                self.report.produced[key] += 1
+                report.expected[key] = fingerprint(dict(row))
+                report.produced[key] += 1
         kept = len(self.sink.kept) - kept_before
         if kept:
-            self.report.kept_batches += 1
-            self.report.kept_payloads += kept
-        self.report.lag.extend(done - arrived for arrived, _, _ in batch)
-        before_end = any(arrived < self.outage.end for arrived, _, _ in batch)
-        drained = self.report.backlog_drained_at
+            report.kept_batches += 1
+            report.kept_payloads += kept
+        report.lag.extend(done - arrived for arrived, _, _ in batch)
+        before_end = any(arrived < self.day.outage.end for arrived, _, _ in batch)
+        drained = report.backlog_drained_at
         if before_end and (drained is None or done > drained):
-            self.report.backlog_drained_at = done
-        self.report.simulated_seconds = max(self.report.simulated_seconds, done)
+            report.backlog_drained_at = done
+        report.simulated_seconds = max(report.simulated_seconds, done)
         if part.buffer:
-            self._wake(part, done)
+            self._wake(done)
+
+
+class Day:
+    """Runs events through the batch path in simulated time, one concurrent reader per partition.
+
+    ``endpoints``: one local Data Management endpoint per partition (``kusto_endpoints``), so
+    that each answers by its own reader's clock.
+    """
+
+    def __init__(
+        self,
+        storage: Azurite,
+        endpoints: Sequence[KustoEndpoint],
+        *,
+        outage: Outage,
+        capture: CaptureMode = CaptureMode.NONE,
+    ) -> None:
+        self.storage = storage
+        self.outage = outage
+        self.pipeline = Pipeline(CoreSettings(capture_text=capture))
+        self.max_batch, self.min_batch, self.max_wait = host_batching()
+        self.start = datetime(2025, 10, 1, tzinfo=UTC)
+        self.readers = [Reader(self, index, endpoint) for index, endpoint in enumerate(endpoints)]
+        self.partitions = [reader.part for reader in self.readers]
+        self.report = DayReport()
+        self.redriven: list[Delivery] = []
+
+    @property
+    def delivered(self) -> list[Delivery]:
+        """Every row the client accepted: each reader's, then redrive's."""
+        rows = [row for reader in self.readers for row in reader.delivered]
+        return rows + self.redriven
+
+    @property
+    def kept(self) -> list[str]:
+        """Names of the batches the sinks kept (in the dead-letter container, for redrive)."""
+        return [name for reader in self.readers for name in reader.sink.kept]
+
+    def run(self, events: Iterable[Arrival]) -> DayReport:
+        """Every event through the batch path; returns when every partition is drained."""
+        started = time.perf_counter()
+        inboxes: list[queue.Queue[Arrival | None]] = [
+            queue.Queue(INBOX_EVENTS) for _ in self.readers
+        ]
+        with ThreadPoolExecutor(len(self.readers), thread_name_prefix="partition") as pool:
+            readers = [
+                pool.submit(reader.run, inbox)
+                for reader, inbox in zip(self.readers, inboxes, strict=True)
+            ]
+            try:
+                for event in events:
+                    if not _feed(inboxes[event.partition], event, readers[event.partition]):
+                        break  # a reader stopped: its error is raised below
+            finally:
+                for inbox, reader in zip(inboxes, readers, strict=True):
+                    _feed(inbox, None, reader)
+            for reader in readers:
+                reader.result()
+        for one in self.readers:
+            self.report.add(one.report)
+        self.report.wall_seconds = time.perf_counter() - started
+        self.report.refused_commands = self.outage.refused
+        return self.report
 
     def redrive(self) -> tuple[int, int]:
         """After the outage: re-ingest every kept batch (the endpoint healthy again)."""
-        self.clock.now = max(self.clock.now, self.outage.end, self.report.simulated_seconds)
-        self.via[0] = "redrive"
+        reader = self.readers[0]
+        reader.clock.now = max(reader.clock.now, self.outage.end, self.report.simulated_seconds)
+        reader.client.delivered = self.redriven
         lines: list[str] = []
-        done, failed = adx.redrive(self.sink, lines.append)
-        self.via[0] = "ingest"
+        try:
+            done, failed = adx.redrive(reader.sink, lines.append)
+        finally:
+            reader.client.delivered = reader.delivered
         self.report.redriven, self.report.redrive_failed = done, failed
+        self.report.refused_commands = self.outage.refused
         return done, failed
+
+
+def _feed(inbox: queue.Queue[Arrival | None], event: Arrival | None, reader: Future[None]) -> bool:
+    """Hand an event to a reader, waiting while its inbox is full; False if the reader stopped."""
+    while not reader.done():
+        try:
+            inbox.put(event, timeout=1.0)
+            return True
+        except queue.Full:
+            continue
+    return False
 
 
 @dataclass(frozen=True)

@@ -1,12 +1,12 @@
 """An ADX outage in the middle of simulated traffic: nothing lost, nothing duplicated in the KPIs.
 
 Simulated traffic goes through the Functions batch path in simulated time (tests/outage_world.py:
-partitions read in order, host.json's batching, the trigger's retry policy, the sink's own
-retries), while the local Data Management endpoint answers 429/503 for eight minutes of simulated
-time: long enough for batches to use up their retries and be kept on the last attempt. Then
-``redrive`` ingests what was kept. Every record the pipeline produced must end queued for ADX
-(directly or through redrive), a RecordId delivered twice must carry the same row (the dedup views
-keep one), and per-partition order must hold.
+partitions read in order by concurrent readers, host.json's batching, the trigger's retry policy,
+the sink's own retries), while the local Data Management endpoint answers 429/503 for eight
+minutes of simulated time: long enough for batches to use up their retries and be kept on the
+last attempt. Then ``redrive`` ingests what was kept. Every record the pipeline produced must end
+queued for ADX (directly or through redrive), a RecordId delivered twice must carry the same row
+(the dedup views keep one), and per-partition order must hold.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from azure.storage.queue import QueueServiceClient
 from ingest.commands.simulate import DEFAULT_START, simulate
 from tests.adx_world import DEAD_LETTERS
 from tests.azurite import Azurite
-from tests.kusto_endpoint import kusto_endpoint
+from tests.kusto_endpoint import kusto_endpoints
 from tests.outage_world import (
     MAX_RETRIES,
     RETRY_MAX_SECONDS,
@@ -80,11 +80,11 @@ def test_an_outage_loses_nothing_and_duplicates_nothing_in_the_kpis(clean: Azuri
     bodies, _ = simulate(5, DEFAULT_START, MINUTES / 60, 40)
     events = list(bodies)
     outage = Outage(*OUTAGE)
-    with kusto_endpoint() as endpoint:
-        day = Day(clean, endpoint, outage=outage, partitions=2)
+    with kusto_endpoints(2) as endpoints:
+        day = Day(clean, endpoints, outage=outage)
         report = day.run(arrivals([(0.0, MINUTES * 60.0, events)], 2))
         redrive_from = len(day.delivered)
-        kept_names = list(day.sink.kept)
+        kept_names = day.kept
         done, failed = day.redrive()
     result = account(report, day.delivered, redrive_from)
     drained = (report.backlog_drained_at or 0.0) - outage.end
