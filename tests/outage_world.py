@@ -31,6 +31,7 @@ holds (table, RecordId, row) for each, from normal ingestion and from ``redrive`
 
 from __future__ import annotations
 
+import base64
 import gzip
 import hashlib
 import json
@@ -55,6 +56,7 @@ from ingest.errors import TransientIngestError
 from ingest.model import EventInput, EventMeta
 from ingest.schema import DEAD_LETTER_TABLE, LANDING_TABLE
 from ingest.sinks import adx
+from ingest.sinks.dead_letters import PENDING
 from tests.adx_world import DEAD_LETTERS, dm_answer
 from tests.azurite import Azurite
 from tests.kusto_endpoint import KustoEndpoint, error_reply
@@ -236,6 +238,8 @@ class DayReport:
     redriven: int = 0
     redrive_failed: int = 0
     refused_commands: int = 0
+    settled: int = 0
+    """Queued ingestions the stand-in for ADX took (``Day(settle=True)``)."""
     lag: list[float] = field(default_factory=list)
     """Per event: checkpoint time minus arrival time (simulated seconds)."""
     backlog_drained_at: float | None = None
@@ -419,11 +423,66 @@ class Reader:
             self._wake(done)
 
 
+SETTLE_EVERY_SECONDS = 5.0
+"""How often (wall clock) the stand-in for ADX takes what was queued."""
+
+
+class Settler:
+    """Stands in for what runs beside the batch path in production, so that storage holds what it
+    would hold there instead of every payload of the day: ADX takes each queued ingestion (its
+    message and its blob go) and reports success, and the app's status timer drops the payload's
+    pending copy (the blob ``DeadLetterStore.release`` deletes when ``StatusWatcher`` reads a
+    success report).
+
+    Without it the emulator's storage grows all day, and Azurite looks a blob up by scanning the
+    blobs it holds: every request gets slower as the day goes on, which production does not see.
+    """
+
+    def __init__(self, storage: Azurite) -> None:
+        from azure.storage.blob import BlobServiceClient
+        from azure.storage.queue import QueueClient
+
+        self.queue = QueueClient.from_connection_string(
+            storage.connection_string, "readyforaggregation"
+        )
+        blobs = BlobServiceClient.from_connection_string(storage.connection_string)
+        self.temp = blobs.get_container_client("tempstorage")
+        self.copies = blobs.get_container_client(DEAD_LETTERS)
+        self.settled = 0
+
+    def settle(self) -> int:
+        """Take every queued ingestion; returns how many."""
+        taken = 0
+        while True:
+            messages = list(self.queue.receive_messages(messages_per_page=32, max_messages=32))
+            if not messages:
+                self.settled += taken
+                return taken
+            temporary, copies = [], []
+            for message in messages:
+                posted = json.loads(base64.b64decode(message.content))
+                temporary.append(str(posted["BlobPath"]).split("/tempstorage/", 1)[1].split("?")[0])
+                copies.append(f"{PENDING}{posted['Id']}.jsonl.gz")  # DeadLetterStore.release
+            # One batch request each (at most 32 blobs): the deletes, not their round trips.
+            self.temp.delete_blobs(*temporary, raise_on_any_failure=False)
+            self.copies.delete_blobs(*copies, raise_on_any_failure=False)
+            for message in messages:
+                self.queue.delete_message(message)
+            taken += len(messages)
+
+    def run(self, stop: threading.Event) -> None:
+        """Settle every few seconds until ``stop`` is set, then once more."""
+        while not stop.wait(SETTLE_EVERY_SECONDS):
+            self.settle()
+        self.settle()
+
+
 class Day:
     """Runs events through the batch path in simulated time, one concurrent reader per partition.
 
     ``endpoints``: one local Data Management endpoint per partition (``kusto_endpoints``), so
-    that each answers by its own reader's clock.
+    that each answers by its own reader's clock. ``settle``: a ``Settler`` takes what is queued
+    while the day runs (the queue and the temporary blobs are then empty at the end).
     """
 
     def __init__(
@@ -433,9 +492,11 @@ class Day:
         *,
         outage: Outage,
         capture: CaptureMode = CaptureMode.NONE,
+        settle: bool = False,
     ) -> None:
         self.storage = storage
         self.outage = outage
+        self.settler = Settler(storage) if settle else None
         self.pipeline = Pipeline(CoreSettings(capture_text=capture))
         self.max_batch, self.min_batch, self.max_wait = host_batching()
         self.start = datetime(2025, 10, 1, tzinfo=UTC)
@@ -461,20 +522,29 @@ class Day:
         inboxes: list[queue.Queue[Arrival | None]] = [
             queue.Queue(INBOX_EVENTS) for _ in self.readers
         ]
-        with ThreadPoolExecutor(len(self.readers), thread_name_prefix="partition") as pool:
-            readers = [
-                pool.submit(reader.run, inbox)
-                for reader, inbox in zip(self.readers, inboxes, strict=True)
-            ]
+        stop = threading.Event()
+        settling = self.settler
+        with ThreadPoolExecutor(len(self.readers) + 1, thread_name_prefix="partition") as pool:
+            settler = pool.submit(settling.run, stop) if settling is not None else None
             try:
-                for event in events:
-                    if not _feed(inboxes[event.partition], event, readers[event.partition]):
-                        break  # a reader stopped: its error is raised below
+                readers = [
+                    pool.submit(reader.run, inbox)
+                    for reader, inbox in zip(self.readers, inboxes, strict=True)
+                ]
+                try:
+                    for event in events:
+                        if not _feed(inboxes[event.partition], event, readers[event.partition]):
+                            break  # a reader stopped: its error is raised below
+                finally:
+                    for inbox, reader in zip(inboxes, readers, strict=True):
+                        _feed(inbox, None, reader)
+                for reader in readers:
+                    reader.result()
             finally:
-                for inbox, reader in zip(inboxes, readers, strict=True):
-                    _feed(inbox, None, reader)
-            for reader in readers:
-                reader.result()
+                stop.set()
+            if settler is not None:
+                settler.result()
+        self.report.settled = settling.settled if settling is not None else 0
         for one in self.readers:
             self.report.add(one.report)
         self.report.wall_seconds = time.perf_counter() - started
