@@ -159,6 +159,7 @@ def run_scale(scale: float, args: argparse.Namespace) -> dict[str, Any]:
         "redriven": report.redriven,
         "refused": report.refused_commands,
         "settled": report.settled,
+        "settle_errors": report.settle_errors,
         "lag_p50": percentile(lag, 0.5),
         "lag_p95": percentile(lag, 0.95),
         "lag_p99": percentile(lag, 0.99),
@@ -204,7 +205,8 @@ def main() -> None:
             f"  batches   {r['batches']:,} ({r['attempts']:,} attempts, "
             f"{r['failed_attempts']:,} failed), {r['kept_batches']:,} kept on the last attempt, "
             f"{r['redriven']:,} payloads redriven; {r['refused']:,} DM commands refused; "
-            f"{r['settled']:,} queued ingestions taken by the stand-in for ADX"
+            f"{r['settled']:,} queued ingestions taken by the stand-in for ADX "
+            f"({r['settle_errors']} failed rounds)"
         )
         print(
             f"  lag       p50 {r['lag_p50']:.0f} s, p95 {r['lag_p95']:.0f} s, "

@@ -36,6 +36,7 @@ import gzip
 import hashlib
 import json
 import queue
+import sys
 import threading
 import time
 from collections import Counter, deque
@@ -240,6 +241,8 @@ class DayReport:
     refused_commands: int = 0
     settled: int = 0
     """Queued ingestions the stand-in for ADX took (``Day(settle=True)``)."""
+    settle_errors: int = 0
+    """Its rounds that failed (the next round takes what they left)."""
     lag: list[float] = field(default_factory=list)
     """Per event: checkpoint time minus arrival time (simulated seconds)."""
     backlog_drained_at: float | None = None
@@ -449,14 +452,18 @@ class Settler:
         self.temp = blobs.get_container_client("tempstorage")
         self.copies = blobs.get_container_client(DEAD_LETTERS)
         self.settled = 0
+        self.errors = 0
 
     def settle(self) -> int:
         """Take every queued ingestion; returns how many."""
         taken = 0
         while True:
-            messages = list(self.queue.receive_messages(messages_per_page=32, max_messages=32))
+            messages = list(
+                self.queue.receive_messages(
+                    messages_per_page=32, max_messages=32, visibility_timeout=300
+                )
+            )
             if not messages:
-                self.settled += taken
                 return taken
             temporary, copies = [], []
             for message in messages:
@@ -469,12 +476,23 @@ class Settler:
             for message in messages:
                 self.queue.delete_message(message)
             taken += len(messages)
+            self.settled += len(messages)
 
     def run(self, stop: threading.Event) -> None:
-        """Settle every few seconds until ``stop`` is set, then once more."""
-        while not stop.wait(SETTLE_EVERY_SECONDS):
-            self.settle()
-        self.settle()
+        """Settle every few seconds until ``stop`` is set, then once more.
+
+        A round that fails (the emulator too busy to answer in time, say) is reported on stderr
+        and left to the next one: what it did not take is still queued.
+        """
+        while True:
+            last = stop.wait(SETTLE_EVERY_SECONDS)
+            try:
+                self.settle()
+            except Exception as exc:  # noqa: BLE001 - any failure: report it, try again later
+                self.errors += 1
+                print(f"settler: round failed ({type(exc).__name__}: {exc})"[:500], file=sys.stderr)
+            if last:
+                return
 
 
 class Day:
@@ -544,7 +562,8 @@ class Day:
                 stop.set()
             if settler is not None:
                 settler.result()
-        self.report.settled = settling.settled if settling is not None else 0
+        if settling is not None:
+            self.report.settled, self.report.settle_errors = settling.settled, settling.errors
         for one in self.readers:
             self.report.add(one.report)
         self.report.wall_seconds = time.perf_counter() - started
