@@ -19,10 +19,12 @@ kusto/40_policies.kql) comes on top. Recovery is the time from the outage's end 
 event that arrived before it is checkpointed (the backlog drained), then redrive.
 
 Not a test: numbers only, and a long run (each batch is several round trips to Azurite and the
-endpoint, and at these rates batches are small: host.json waits at most 10 s). Azurite keeps its
-data in memory, and a stand-in for ADX takes what was queued as the day goes (the queue message,
-the blob, and the app's pending copy, as ADX and the app's status timer do), so storage stays the
-size it would be in production; a line on stderr each simulated hour shows how far the run got.
+endpoint, and at these rates batches are small: host.json waits at most 10 s). A stand-in for ADX
+takes what was queued as the day goes (the queue message, the blob, and the app's pending copy, as
+ADX and the app's status timer do), so storage stays the size it would be in production. Azurite
+keeps its data on disk: in memory it holds every blob as an extent of its own, and its periodic
+collection removes deleted ones one index rebuild at a time, which stalls it for minutes once
+blobs are deleted all day. A line on stderr each simulated hour shows how far the run got.
 
     python benchmarks/bench_day.py [--hours 24] [--scales 10,100] [--outage-minutes 10]
         [--partitions 4] [--chunk-minutes 6] [--capture-text none]
@@ -116,7 +118,7 @@ def run_scale(scale: float, args: argparse.Namespace) -> dict[str, Any]:
     outage_start = day_seconds / 2
     outage = Outage(outage_start, outage_start + args.outage_minutes * 60)
     with (
-        azurite(in_memory=True) as storage,
+        azurite() as storage,
         kusto_endpoints(args.partitions, keep_alive=True) as endpoints,
     ):
         blobs = BlobServiceClient.from_connection_string(storage.connection_string)

@@ -64,13 +64,8 @@ class Azurite:
 
 
 @contextmanager
-def azurite(*, in_memory: bool = False) -> Iterator[Azurite]:
-    """Start Azurite on free ports; stop it afterwards.
-
-    Its data lives in a temporary folder, or only in memory with ``in_memory`` (a long benchmark:
-    Azurite rewrites its whole metadata file to disk every few seconds, and that file grows with
-    every blob and message).
-    """
+def azurite() -> Iterator[Azurite]:
+    """Start Azurite in memory on free ports; stop it afterwards."""
     if not AZURITE.exists():
         raise RuntimeError("Azurite is missing: run `npm ci` in the project root (make test does)")
     workdir = tempfile.mkdtemp(prefix="azurite-")
@@ -78,8 +73,8 @@ def azurite(*, in_memory: bool = False) -> Iterator[Azurite]:
         [
             str(AZURITE),
             "--silent",
-            # Its data: in the temporary folder, or only in memory (which takes no --location).
-            *(["--inMemoryPersistence"] if in_memory else ["--location", workdir]),
+            "--location",
+            workdir,
             "--blobHost",
             "127.0.0.1",
             "--queueHost",
@@ -95,7 +90,6 @@ def azurite(*, in_memory: bool = False) -> Iterator[Azurite]:
             "--skipApiVersionCheck",
             "--loose",
         ],
-        cwd=workdir,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
