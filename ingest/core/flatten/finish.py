@@ -283,8 +283,8 @@ class Finisher:
             row["OperationKind"] = normalize_kind(response.kind) or row["OperationKind"]
         if not row["ErrorCode"]:
             row["ErrorCode"] = response.error_code
-            message = response.error_message
-            row["ErrorMessage"] = mask_secrets(message)[:1024] if message else ""  # masked, then cut
+            message = response.error_message  # masked, then cut below
+            row["ErrorMessage"] = mask_secrets(message)[:1024] if message else ""
         row["IsRequestBodyTruncated"] = request.truncated if request.present else None
         row["IsResponseBodyTruncated"] = response.truncated if response.present else None
 
