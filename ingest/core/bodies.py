@@ -276,10 +276,14 @@ class RequestInfo:
     model: str = ""
     cut_text: str = ""
     """The body as logged when it was cut (read only for estimates)."""
+    rendered: str | None = None
+    """The prompt text once rendered (an estimate and the capture both read it)."""
 
     def text(self) -> str:
         """The prompt text ('' when the body is absent or cut)."""
-        return prompt_text(self.document) if self.document is not None else ""
+        if self.rendered is None:
+            self.rendered = prompt_text(self.document) if self.document is not None else ""
+        return self.rendered
 
     def visible_length(self) -> int:
         """Characters of prompt text that survive in a cut body (a lower bound of the whole)."""
@@ -360,6 +364,8 @@ class ResponseInfo:
     """The body as logged when it was cut and is not a stream (read only for estimates)."""
     anthropic: dict[str, Any] | None = None
     """Usage counts of an Anthropic stream, gathered from its message_start and message_delta."""
+    rendered: str | None = None
+    """The completion text once rendered (an estimate and the capture both read it)."""
 
     @property
     def has_text(self) -> bool:
@@ -407,12 +413,74 @@ class ResponseInfo:
 
     def text(self) -> str:
         """The completion text, from the document or the stream's deltas."""
+        if self.rendered is None:
+            self.rendered = self._render()
+        return self.rendered
+
+    def _render(self) -> str:
         if self.document is not None:
             return completion_text(self.document)
-        if self.stream_text:
-            chunks = (_parse_chunk(p) for p in _payloads(self.stream_text) if p != "[DONE]")
-            return _stream_text(c for c in chunks if c is not None)
+        text = self.stream_text
+        if text:
+            same = _same_shape_text(text)
+            return _text_of_events(text) if same is None else same
         return ""
+
+
+def _text_of_events(text: str) -> str:
+    """The delta text of an SSE text, chunk by chunk (a chunk that is not an object adds none)."""
+    chunks = (_parse_chunk(p) for p in _payloads(text) if p != "[DONE]")
+    return _stream_text(c for c in chunks if c is not None)
+
+
+def _same_shape_text(text: str) -> str | None:
+    r"""A chat stream's delta text without parsing its middle chunks, when they share one shape.
+
+    The middle of a long stream repeats one chunk with only its content changed: from a content's
+    closing quote to the next ``"content":"`` stands the same text (``between``) each time. When
+    every middle piece ends with it, no middle content holds a quote, and ``between`` starts
+    exactly one ``data:`` line, each middle event is one template around its content. The events
+    before the second content and from the last one on are read chunk by chunk; the template is
+    read twice with contents of its own, and must give them: that proves it for every middle
+    event, whose contents are then decoded in one go. Gives what reading every chunk gives, or
+    None (then every chunk is read): not taken for fewer than two middle events, an escaped
+    quote, or a ``\u`` escape (half a surrogate pair per chunk must stay unreadable, as chunk
+    by chunk).
+    """
+    start = text.find(_DELTA_START)
+    if start < 0:
+        return None
+    close = text.find('"', start + len(_DELTA_START))
+    following = text.find(_DELTA_START, close)
+    if close < 0 or following <= close:
+        return None
+    between = text[close:following]
+    data = between.find("\ndata:") + 1
+    if data <= 0 or between.count("data:") != 1:
+        return None
+    last = text.rfind(_DELTA_START)
+    middle = text[following + len(_DELTA_START) : last].split(_DELTA_START)
+    if len(middle) < 2 or not all(map(str.endswith, middle, repeat(between))):
+        return None
+    cut = len(between)
+    raw = "".join([piece[:-cut] for piece in middle])
+    if '"' in raw or ("\\" in raw and ("\\u" in raw or text.find('\\"', close, last) >= 0)):
+        return None
+    # Each middle event is the line `opening + content + closing`; read with two contents of
+    # its own, it must give each of them: then it gives its content and nothing else, whatever
+    # that content (no quote, no escape of its own), as the chunk-by-chunk reading would.
+    opening = text[close + data : following + len(_DELTA_START)]
+    closing = between[: between.find("\n")]
+    if _text_of_events(f"{opening}0{closing}") != "0":
+        return None
+    if _text_of_events(f"{opening}1{closing}") != "1":
+        return None
+    try:
+        decoded: str = orjson.loads(f'"{raw}"')
+    except orjson.JSONDecodeError:
+        return None
+    head = _text_of_events(text[: close + data])
+    return head + decoded + _text_of_events(text[last - cut + data :])
 
 
 def _same_shape_length(text: str, keys: int) -> int | None:

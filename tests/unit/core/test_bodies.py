@@ -11,6 +11,8 @@ from ingest.core.bodies import (
     CHARS_PER_TOKEN,
     Usage,
     _same_shape_length,
+    _same_shape_text,
+    _text_of_events,
     analyze_request,
     analyze_response,
     estimate_tokens,
@@ -371,6 +373,51 @@ def test_a_same_shape_stream_is_measured_whole() -> None:
     mixed = text.replace('"x":null', '"x":1', 1)  # one chunk of another shape: measured by piece
     assert _same_shape_length(mixed, mixed.count('"content"')) is None
     assert analyze_response(mixed).text_length() == len("Hello world")
+
+
+_TEXT_CONTENTS = st.text(alphabet='ab :{}"\\n\n', max_size=5) | st.sampled_from(
+    ["content", 'content":"', "\\n", "\\u00e9", "\\ud83d", "\\ude00", "\\", "\\\\", "é", "\x00", ""]
+)
+_TEXT_SHAPES = [
+    *_SHAPES,
+    'data: {"choices":[{"delta":{"content":"%s"}}]}\n\ndata: {"choices":[{"text":"t"}]}\n\n',
+    'event: x\ndata: {"choices":[{"delta":{"content":"%s"}}]}\n\n',
+    'data: {"choices":[{"delta":{"content":"%s"}},{"delta":{"content":"z"}}]}\n\n',
+    'data: {"choices":[{"message":{"content":"%s"}}]}\n\n',
+    'data: {"choices":[{"delta":{"content":"%s"}}]\n\n',
+]
+
+
+@st.composite
+def _text_streams(draw: st.DrawFn) -> str:
+    """Chat streams of mostly one shape with odd contents: escapes, quotes, halves of a pair."""
+    shapes = draw(st.lists(st.sampled_from(_TEXT_SHAPES), min_size=1, max_size=2))
+    shapes = shapes[:1] if draw(st.booleans()) else shapes  # one shape: the case worth reading
+    contents = _TEXT_CONTENTS if draw(st.booleans()) else st.text(alphabet="ab é", max_size=3)
+    role = 'data: {"choices":[{"delta":{"role":"assistant","content":""}}]}\n\n'
+    chunks = [role] if draw(st.booleans()) else []
+    for _ in range(draw(st.integers(1, 9))):
+        chunks.append(draw(st.sampled_from(shapes)) % draw(contents))
+    text = "".join(chunks) + draw(st.sampled_from(["data: [DONE]\n\n", ""]))
+    return text[: draw(st.integers(0, len(text)))] if draw(st.booleans()) else text
+
+
+@settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_text_streams())
+def test_same_shape_stream_text_is_what_every_chunk_gives(text: str) -> None:
+    fast = _same_shape_text(text)
+    if fast is not None:  # taken only where it gives what reading every chunk gives
+        assert fast == _text_of_events(text)
+
+
+def test_a_long_same_shape_stream_is_read_without_its_middle_chunks() -> None:
+    words = ("Hel", "lo", "", " w\\u00f6rld" if False else " w\\n", "orld", "!")
+    text = "".join(_CHUNK % word for word in words) + "data: [DONE]\n\n"
+    assert _same_shape_text(text) == "Hello w\norld!" == _text_of_events(text)
+    assert analyze_response(text).text() == "Hello w\norld!"
+    pair = text.replace("orld", "\\ud83d", 1).replace("!", "\\ude00", 1)  # half a pair per chunk
+    assert _same_shape_text(pair) is None
+    assert analyze_response(pair).text() == "Hello w\n"  # each half is unreadable alone
 
 
 def test_stream_with_usage_chunk() -> None:
