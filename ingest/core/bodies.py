@@ -748,6 +748,33 @@ def _first_payloads(text: str) -> Iterator[str]:
         start = end + 1
 
 
+def _says_nothing_new(payload: str) -> bool:
+    """Whether a chat chunk read after the stream's model and id are known would change nothing.
+
+    With no escape in it, a JSON text's keys are written as they are read, so the text tells:
+    no ``type`` (no Anthropic or Responses API event, none that ends the stream), no ``error``,
+    a ``finish_reason`` and a ``usage`` only as nulls, and one ``choices``, a list (what
+    ``_read_chunk`` iterates, whatever it holds). A text that is not JSON changes nothing
+    either: a tail chunk that does not parse is counted all the same. (``in`` first: it costs
+    a third of a ``count``.)
+    """
+    return (
+        "\\" not in payload
+        and '"type"' not in payload
+        and '"error"' not in payload
+        and (
+            '"finish_reason"' not in payload
+            or (payload.count('"finish_reason"') == 1 and '"finish_reason":null' in payload)
+        )
+        and (
+            '"usage"' not in payload
+            or (payload.count('"usage"') == 1 and '"usage":null' in payload)
+        )
+        and payload.count('"choices"') == 1
+        and '"choices":[' in payload
+    )
+
+
 def _analyze_sse(text: str, info: ResponseInfo) -> None:
     """Read a stream's tail (usage, finish) and head (model, id); the middle only for text."""
     info.is_sse = True
@@ -766,6 +793,11 @@ def _analyze_sse(text: str, info: ResponseInfo) -> None:
         if payload == "[DONE]":
             done = True
             complete_end = offset
+            continue
+        if info.model and info.request_id and _says_nothing_new(payload):
+            tail += 1  # counted as read: reading it would change nothing
+            if tail >= _TAIL_CHUNKS:
+                break
             continue
         chunk = None
         if payload[-1:] == "}":  # only an object is a chunk: a cut one is not even parsed

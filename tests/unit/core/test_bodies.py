@@ -8,10 +8,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ingest.core.bodies import (
+    _FINAL_EVENTS,
     CHARS_PER_TOKEN,
+    ResponseInfo,
     Usage,
+    _read_chunk,
     _same_shape_length,
     _same_shape_text,
+    _says_nothing_new,
     _text_of_events,
     analyze_request,
     analyze_response,
@@ -613,3 +617,56 @@ def test_a_cut_body_shows_its_visible_text_for_a_lower_bound() -> None:
     request = analyze_request(_json({"messages": [{"content": "abcd" * 50}]})[:150])
     assert request.truncated
     assert 0 < request.visible_length() < 200
+
+
+_CHUNK_VALUES = {
+    "choices": [[], [{"delta": {"content": "x"}}], [{"finish_reason": None}], 5, True, {"a": 1}],
+    "finish_reason": [None, "stop"],
+    "usage": [None, {"total_tokens": 3}, {}],
+    "type": ["message_stop", "response.completed", "x", None],
+    "error": [None, {"code": "500"}],
+    "statusCode": [429],
+    "message": ["busy"],
+}
+
+
+@st.composite
+def _chunk_payloads(draw: st.DrawFn) -> str:
+    """Chunk texts near the chat shape, some with keys duplicated, escaped or spaced out, or cut."""
+    choice: dict[str, object] = {"delta": {"content": "x"}}
+    if draw(st.booleans()):
+        choice["finish_reason"] = draw(st.sampled_from(_CHUNK_VALUES["finish_reason"]))
+    chunk: dict[str, object] = {"choices": draw(st.sampled_from([[choice], [], [choice, 1]]))}
+    for key in draw(st.lists(st.sampled_from(sorted(_CHUNK_VALUES)), max_size=3)):
+        chunk[key] = draw(st.sampled_from(_CHUNK_VALUES[key]))
+    text = _json(chunk)
+    edit = draw(st.sampled_from(["", "duplicate", "escape", "space", "cut"]))
+    if edit == "duplicate":
+        key = draw(st.sampled_from(sorted(_CHUNK_VALUES)))
+        text = f'{text[:-1]},"{key}":{_json(draw(st.sampled_from(_CHUNK_VALUES[key])))}}}'
+    elif edit == "escape":
+        text = text.replace('"usage"', '"\\u0075sage"').replace('"type"', '"typ\\u0065"')
+    elif edit == "space":
+        text = text.replace('":', '": ')
+    elif edit == "cut":
+        text = text[: draw(st.integers(0, len(text)))]
+    return text
+
+
+@settings(max_examples=500, deadline=None)
+@given(_chunk_payloads(), st.sampled_from(["", "stop"]))
+def test_a_chunk_that_says_nothing_new_is_one_reading_would_not_change(
+    payload: str, finish: str
+) -> None:
+    if not _says_nothing_new(payload):
+        return
+    known = ResponseInfo(True, model="gpt-4o", request_id="chatcmpl-1", finish_reason=finish)
+    info = ResponseInfo(True, model="gpt-4o", request_id="chatcmpl-1", finish_reason=finish)
+    try:
+        chunk = orjson.loads(payload)
+    except orjson.JSONDecodeError:
+        return  # a tail chunk that does not parse is counted as one that says nothing
+    if isinstance(chunk, dict):
+        assert chunk.get("type") not in _FINAL_EVENTS
+        _read_chunk(chunk, info)
+    assert info == known
