@@ -14,7 +14,7 @@ from ingest.config import CaptureMode, CoreSettings
 from ingest.core.bodies import LLM_KINDS, RequestInfo, ResponseInfo, Usage, estimate_tokens
 from ingest.core.coerce import LONG_MAX, FieldError
 from ingest.core.privacy import capture, mask_secrets, scrub_url
-from ingest.model import LandingRow, UsageSource
+from ingest.model import LandingRow, UsageSource, empty_landing_row
 
 OPERATION_KINDS = {
     "chatcompletions_create": "chat",
@@ -257,6 +257,8 @@ class Finisher:
         self.capturing = settings.capture_text is not CaptureMode.NONE
         self.timestamp_formats = timestamp_formats
         """strptime formats of times that are not ISO 8601, for every input family alike."""
+        self.blank = empty_landing_row()
+        """The empty row every family's row is a copy of (one call less per row; never filled)."""
 
     def capture(self, text: str) -> str:
         """Text as the capture mode allows ('' under ``none``)."""

@@ -22,7 +22,6 @@ from ingest.model import (
     RejectReason,
     SourceFormat,
     UsageSource,
-    empty_landing_row,
 )
 
 _STRINGS = (
@@ -103,7 +102,7 @@ def flatten_gateway(f: Fields, fmt: SourceFormat, finisher: Finisher) -> Landing
     timestamp = to_datetime(get("time", get("timeGenerated")), "time", finisher.timestamp_formats)
     if timestamp is None:
         return Rejected(RejectReason.BAD_TIMESTAMP, "record has no `time`", fmt.value)
-    row = empty_landing_row()
+    row = finisher.blank.copy()
     row["Timestamp"] = timestamp
     row["Category"] = GATEWAY_LOGS
     row["SourceFormat"] = _FORMATS[fmt]

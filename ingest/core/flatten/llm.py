@@ -27,7 +27,6 @@ from ingest.model import (
     RejectReason,
     SourceFormat,
     UsageSource,
-    empty_landing_row,
 )
 
 _FORMATS = {fmt: fmt.value for fmt in SourceFormat}
@@ -67,7 +66,7 @@ def flatten_llm(f: Fields, fmt: SourceFormat, finisher: Finisher) -> LandingRow 
     timestamp = to_datetime(get("time", get("timeGenerated")), "time", finisher.timestamp_formats)
     if timestamp is None:
         return Rejected(RejectReason.BAD_TIMESTAMP, "record has no `time`", fmt.value)
-    row = empty_landing_row()
+    row = finisher.blank.copy()
     row["Timestamp"] = timestamp
     row["Category"] = GATEWAY_LLM_LOGS
     row["SourceFormat"] = _FORMATS[fmt]

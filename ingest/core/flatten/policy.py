@@ -38,7 +38,6 @@ from ingest.model import (
     RejectReason,
     SourceFormat,
     UsageSource,
-    empty_landing_row,
 )
 from ingest.schema import LANDING_TABLE, load_table
 
@@ -169,7 +168,7 @@ class PolicyMapping:
         self, fields: dict[str, Any], finisher: Finisher, fallback_time: str | None
     ) -> LandingRow | Rejected:
         """Map one payload (keys already lower-cased) to a landing row."""
-        row = empty_landing_row()
+        row = finisher.blank.copy()
         values: dict[str, Any] = {}
         for name, paths in self.columns.items():
             value = _lookup(fields, paths)
