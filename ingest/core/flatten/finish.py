@@ -145,6 +145,26 @@ def url_facts(url: str) -> UrlFacts:
     return facts
 
 
+_MESSAGES: dict[str, str] = {}
+_MESSAGES_SIZE = 1024
+_MESSAGE_MAX_CACHED = 512
+
+
+def error_message(message: str) -> str:
+    """An error message as a row keeps it: masked, then cut (cached: errors repeat, as 429s do).
+
+    Messages longer than a few hundred characters are masked each time (rarely the same twice).
+    """
+    masked = _MESSAGES.get(message)
+    if masked is None:
+        masked = mask_secrets(message)[:1024]
+        if len(message) <= _MESSAGE_MAX_CACHED:
+            if len(_MESSAGES) >= _MESSAGES_SIZE:
+                _MESSAGES.clear()
+            _MESSAGES[message] = masked
+    return masked
+
+
 def apply_url(row: LandingRow, url: str, request: RequestInfo) -> None:
     """Deployment, API version and kind from the URL (or the body's model: see UrlFacts)."""
     if not url:
@@ -286,7 +306,7 @@ class Finisher:
         if not row["ErrorCode"]:
             row["ErrorCode"] = response.error_code
             message = response.error_message  # masked, then cut below
-            row["ErrorMessage"] = mask_secrets(message)[:1024] if message else ""
+            row["ErrorMessage"] = error_message(message) if message else ""
         row["IsRequestBodyTruncated"] = request.truncated if request.present else None
         row["IsResponseBodyTruncated"] = response.truncated if response.present else None
 

@@ -14,7 +14,13 @@ from ingest.core.coerce import (
     to_str,
 )
 from ingest.core.flatten.fields import GATEWAY_LOGS, Fields, lower_keys
-from ingest.core.flatten.finish import Finisher, UrlFacts, normalize_kind, url_facts
+from ingest.core.flatten.finish import (
+    Finisher,
+    UrlFacts,
+    error_message,
+    normalize_kind,
+    url_facts,
+)
 from ingest.core.privacy import mask_secrets
 from ingest.model import (
     LandingRow,
@@ -150,12 +156,12 @@ def flatten_gateway(f: Fields, fmt: SourceFormat, finisher: Finisher) -> Landing
         errors = lower_keys(last_error)
         row["LastErrorSource"] = to_str(errors.get("source"))
         row["LastErrorReason"] = to_str(errors.get("reason"))
-        row["LastErrorMessage"] = mask_secrets(to_str(errors.get("message")))[:1024]
+        row["LastErrorMessage"] = error_message(to_str(errors.get("message")))
         row["LastErrorSection"] = to_str(errors.get("section"))
     elif fmt is _LOG_ANALYTICS:  # Log Analytics flattens lastError into columns
         row["LastErrorSource"] = to_str(get("lastErrorSource"))
         row["LastErrorReason"] = to_str(get("lastErrorReason"))
-        row["LastErrorMessage"] = mask_secrets(to_str(get("lastErrorMessage")))[:1024]
+        row["LastErrorMessage"] = error_message(to_str(get("lastErrorMessage")))
         row["LastErrorSection"] = to_str(get("lastErrorSection"))
     if row["ResponseCode"] == 429:
         row["ThrottledBy"] = "backend" if row["BackendResponseCode"] == 429 else "apim"
