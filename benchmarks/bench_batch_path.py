@@ -86,12 +86,12 @@ def _worker(job: dict[str, Any], out: Any) -> None:
                 corpus.seek(0)  # the corpus is exhausted: go round again (new sequence numbers)
                 continue
             begin = time.perf_counter()
-            result = run_batch(pipeline, sink, batch, final_attempt=False)
+            counts = run_batch(pipeline, sink, batch, final_attempt=False).counts()
             latencies.append(time.perf_counter() - begin)
             events += len(batch)
             size += sum(len(e.body) for e in batch)
-            rows += len(result.rows)
-            dead += len(result.dead_letters)
+            rows += counts.rows
+            dead += counts.dead_letters
             batches += 1
     seconds = time.perf_counter() - started
     # Held copies are this run's: remove them so the next combination starts from the same state.

@@ -126,15 +126,15 @@ def run_case(case: str, events: int) -> dict[str, Any]:
     batch = _events(case, events)
     inputs = _rss_mb()
     started = time.perf_counter()
-    result = run_batch(pipeline, sink, batch, final_attempt=True)
+    counts = run_batch(pipeline, sink, batch, final_attempt=True).counts()
     seconds = time.perf_counter() - started
     return {
         "case": case,
         "events": len(batch),
         "mb_in": sum(len(e.body) for e in batch) / 1e6,
-        "records": result.records,
-        "rows": len(result.rows),
-        "dead_letters": len(result.dead_letters),
+        "records": counts.records,
+        "rows": counts.rows,
+        "dead_letters": counts.dead_letters,
         "payload_mb": client.payload_bytes / 1e6,
         "seconds": seconds,
         "base_mb": base,

@@ -256,16 +256,41 @@ class BatchCounts:
 
 @dataclass(slots=True)
 class BatchResult:
-    """What one batch became. ``records == len(rows) + len(dead_letters)`` always holds."""
+    """What one batch became: its rows and dead letters, or (``handed``) only how many there were.
+
+    ``counts().reconciles`` always holds: every record is a row or a dead letter, held or handed.
+    """
 
     events: int = 0
     records: int = 0
     bytes_in: int = 0
     rows: list[LandingRow] = field(default_factory=list)
     dead_letters: list[DeadLetterRow] = field(default_factory=list)
+    rows_handed: int = 0
+    """Rows handed to a sink slice by slice and no longer held here (``ingest.batch``)."""
+    dead_letters_handed: int = 0
+    """Dead letters handed over the same way."""
+
+    def add(self, other: BatchResult, *, keep_rows: bool) -> None:
+        """Count another part of the batch in (and take its rows too, with ``keep_rows``)."""
+        self.events += other.events
+        self.records += other.records
+        self.bytes_in += other.bytes_in
+        self.rows_handed += other.rows_handed
+        self.dead_letters_handed += other.dead_letters_handed
+        if keep_rows:
+            self.rows.extend(other.rows)
+            self.dead_letters.extend(other.dead_letters)
+        else:
+            self.rows_handed += len(other.rows)
+            self.dead_letters_handed += len(other.dead_letters)
 
     def counts(self) -> BatchCounts:
         """The batch's counts."""
         return BatchCounts(
-            self.events, self.records, len(self.rows), len(self.dead_letters), self.bytes_in
+            self.events,
+            self.records,
+            len(self.rows) + self.rows_handed,
+            len(self.dead_letters) + self.dead_letters_handed,
+            self.bytes_in,
         )

@@ -808,7 +808,7 @@ class RecordingClient:
 def through_every_sink(case: Case, mode: CaptureMode) -> None:
     """Run the case into the memory sink and the ADX sink's encoding, and check both."""
     memory = MemorySink()
-    result = run_batch(pipeline(mode), memory, case.events, final_attempt=True)
+    result = run_batch(pipeline(mode), memory, case.events, final_attempt=True, keep_rows=True)
     tables = memory.tables
     for row in tables.get(LANDING_TABLE, []) + tables.get(DEAD_LETTER_TABLE, []):
         orjson.dumps(row)  # encodable as every sink encodes rows
@@ -817,6 +817,6 @@ def through_every_sink(case: Case, mode: CaptureMode) -> None:
 
     client = RecordingClient()
     adx = AdxSink(client, "apimlogs", DeadLetterStore(None), retries=0, track_status=False)
-    result = run_batch(pipeline(mode), adx, case.events, final_attempt=True)
+    result = run_batch(pipeline(mode), adx, case.events, final_attempt=True, keep_rows=True)
     assert adx.kept == []  # nothing refused, nothing left for redrive
     check(case, result, Delivered(client.rows(LANDING_TABLE), client.rows(DEAD_LETTER_TABLE)))

@@ -392,7 +392,9 @@ class Reader:
         report.attempts += 1
         began = time.perf_counter()
         try:
-            result = run_batch(self.day.pipeline, self.sink, inputs, final_attempt=final)
+            result = run_batch(
+                self.day.pipeline, self.sink, inputs, final_attempt=final, keep_rows=True
+            )
         except TransientIngestError:
             done = self.clock.now + (time.perf_counter() - began)
             report.failed_attempts += 1

@@ -18,7 +18,7 @@ import os
 import queue
 import time
 import traceback
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from multiprocessing.context import SpawnProcess
 from types import TracebackType
@@ -28,7 +28,7 @@ from ingest.batch import run_batch
 from ingest.config import CoreSettings
 from ingest.core.pipeline import Pipeline
 from ingest.model import BatchCounts, BatchId, EventInput
-from ingest.sinks.base import Rows
+from ingest.sinks.base import Tables
 from ingest.sinks.local.spool import SpooledBatch, SpoolSink
 from ingest.sources import SourceError, iter_events, line_ranges, read_line_range
 from ingest.sources.files import is_stream
@@ -64,8 +64,14 @@ class Store(Protocol):
         """Where workers write their spool files."""
         ...
 
-    def write(self, batch: BatchId, tables: Mapping[str, Rows], *, final_attempt: bool) -> None:
+    def write(self, batch: BatchId, tables: Tables, *, final_attempt: bool) -> None:
         """Take a batch's rows (the one-process path)."""
+        ...
+
+    def write_slices(
+        self, batch: BatchId, slices: Iterable[Tables], *, final_attempt: bool
+    ) -> None:
+        """Take a batch's rows slice by slice (the one-process path: ``run_batch``)."""
         ...
 
     def land(self, spooled: SpooledBatch) -> None:

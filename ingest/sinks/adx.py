@@ -2,7 +2,8 @@
 
 The only module (with ``kql.apply``, which uses its client and classifier) that imports
 ``azure.kusto``. Batches go in as one gzip JSON-lines payload per table: queued (one blob per table
-per batch, the default), streaming, or managed streaming (falls back to queued). A failure is
+per batch, the default), streaming, or managed streaming (falls back to queued). A batch arrives in
+slices (``write_slices``), each compressed into its tables' payloads as it comes. A failure is
 classified once (``classify``): transient ones are retried here, then raised so that the trigger's
 retry policy replays the batch; terminal ones, and transient ones on the last attempt, leave the
 batch in the dead-letter container (``sinks.dead_letters``).
@@ -16,7 +17,7 @@ import io
 import random
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,8 +29,8 @@ from ingest.config import Settings
 from ingest.errors import TerminalIngestError, TransientIngestError
 from ingest.identity import credential
 from ingest.model import BatchId
-from ingest.schema import mapping_name
-from ingest.sinks.base import Rows, admit
+from ingest.schema import DEAD_LETTER_TABLE, mapping_name
+from ingest.sinks.base import Rows, Tables, admit
 from ingest.sinks.dead_letters import DeadLetterStore, dead_letter_container
 
 
@@ -111,38 +112,78 @@ def jsonl_gzip(rows: Rows) -> bytes:
 
 
 def encode(rows: Rows) -> Payload:
-    """Rows as a payload: gzip JSON lines, raw size, and the earliest record time.
+    """Rows as a payload: gzip JSON lines, raw size, and the earliest record time."""
+    encoder = Encoder()
+    for row in rows:
+        encoder.add(row)
+    return encoder.finish()
 
-    Rows are compressed one by one as they are encoded: the uncompressed JSON of a batch (ten
-    times its compressed size, for logs) is never held in memory whole.
+
+class Encoder:
+    """Rows compressed into one payload as they come, with its row count, raw size, earliest time.
+
+    Rows are compressed one by one as they are encoded: neither the uncompressed JSON of a batch
+    (ten times its compressed size, for logs) nor its rows need be held in memory whole.
     """
-    out = io.BytesIO()
-    raw_size = 0
-    earliest: str | None = None
-    with gzip.GzipFile(fileobj=out, mode="wb", compresslevel=5, mtime=0) as compressor:
+
+    def __init__(self) -> None:
+        self._out = io.BytesIO()
+        self._compressor = gzip.GzipFile(fileobj=self._out, mode="wb", compresslevel=5, mtime=0)
+        self.raw_size = 0
+        self.rows = 0
+        self.earliest: str | None = None
+
+    def add(self, row: Mapping[str, Any], line: bytes | None = None) -> None:
+        """Append a row (``line``: its JSON line, when already encoded)."""
+        if line is None:
+            line = orjson.dumps(row, option=orjson.OPT_APPEND_NEWLINE)
+        self._compressor.write(line)
+        self.raw_size += len(line)
+        self.rows += 1
+        timestamp = row.get("Timestamp")
+        if timestamp and (self.earliest is None or str(timestamp) < self.earliest):
+            self.earliest = str(timestamp)
+
+    def finish(self) -> Payload:
+        """The payload (the encoder takes no more rows)."""
+        self._compressor.close()
+        return Payload(self._out.getvalue(), self.raw_size, self.rows, self.earliest)
+
+
+class TablePayloads:
+    """One table's rows of a batch as payloads: one, or parts of at most ``max_raw_bytes``."""
+
+    def __init__(self, max_raw_bytes: int | None = None) -> None:
+        self.max_raw_bytes = max_raw_bytes
+        self.done: list[Payload] = []
+        self._encoder = Encoder()
+
+    def add(self, rows: Rows) -> None:
+        """Append rows; a part that would pass the limit is finished first (never empty)."""
+        limit = self.max_raw_bytes
+        if limit is None:
+            for row in rows:
+                self._encoder.add(row)
+            return
         for row in rows:
             line = orjson.dumps(row, option=orjson.OPT_APPEND_NEWLINE)
-            compressor.write(line)
-            raw_size += len(line)
-            timestamp = row.get("Timestamp")
-            if timestamp and (earliest is None or str(timestamp) < earliest):
-                earliest = str(timestamp)
-    return Payload(out.getvalue(), raw_size, len(rows), earliest)
+            if self._encoder.rows and self._encoder.raw_size + len(line) > limit:
+                self.done.append(self._encoder.finish())
+                self._encoder = Encoder()
+            self._encoder.add(row, line)
+
+    def finish(self) -> list[Payload]:
+        """Every payload, in row order (none for no rows)."""
+        if self._encoder.rows:
+            self.done.append(self._encoder.finish())
+        return self.done
 
 
-def _split(rows: Rows, max_raw_bytes: int) -> list[Rows]:
-    """Consecutive slices of rows whose JSON stays under ``max_raw_bytes`` (at least one row)."""
-    slices: list[Rows] = []
-    start = size = 0
-    for index, row in enumerate(rows):
-        length = len(orjson.dumps(row)) + 1
-        if index > start and size + length > max_raw_bytes:
-            slices.append(rows[start:index])
-            start, size = index, 0
-        size += length
-    if start < len(rows):
-        slices.append(rows[start:])
-    return slices
+def _encode_slice(tables: Tables, payloads: dict[str, TablePayloads], limit: int | None) -> None:
+    """Admit a slice and append its rows to their tables' payloads (its rows die on return)."""
+    for table, rows in admit(tables).items():
+        if rows:
+            payloads.setdefault(table, TablePayloads(limit)).add(rows)
 
 
 class AdxSink:
@@ -176,14 +217,26 @@ class AdxSink:
         self.track_status = track_status and mode == "queued"
         self.kept: list[str] = []
 
-    def write(self, batch: BatchId, tables: Mapping[str, Rows], *, final_attempt: bool) -> None:
+    def write(self, batch: BatchId, tables: Tables, *, final_attempt: bool) -> None:
         """Ingest every table; keep what ADX refuses for good, or on the trigger's last attempt."""
-        for table, rows in admit(tables).items():
-            if not rows:
-                continue
-            parts = _split(rows, STREAMING_MAX_RAW_BYTES) if self.mode == "streaming" else [rows]
-            for part in parts:
-                payload = encode(part)
+        self.write_slices(batch, (tables,), final_attempt=final_attempt)
+
+    def write_slices(
+        self, batch: BatchId, slices: Iterable[Tables], *, final_attempt: bool
+    ) -> None:
+        """Encode each slice as it comes (admitted on its own), then ingest table by table.
+
+        One payload per table for the batch (queued, managed), or parts under
+        ``STREAMING_MAX_RAW_BYTES`` (streaming); only compressed bytes outlive a slice. Nothing is
+        ingested before every slice is encoded: landing rows go first, dead letters after.
+        """
+        limit = STREAMING_MAX_RAW_BYTES if self.mode == "streaming" else None
+        payloads: dict[str, TablePayloads] = {}
+        for tables in slices:
+            _encode_slice(tables, payloads, limit)
+        # Dead letters last, whichever table a slice filled first.
+        for table in sorted(payloads, key=lambda name: name == DEAD_LETTER_TABLE):
+            for payload in payloads[table].finish():
                 try:
                     self.ingest(table, payload, batch)
                 except TerminalIngestError as exc:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Protocol
 
 import orjson
@@ -15,11 +15,14 @@ from ingest.schema import DEAD_LETTER_TABLE, LANDING_TABLE, load_table, row_chec
 Rows = Sequence[Mapping[str, Any]]
 """Rows of one table: mappings keyed by column name, in the table's column order."""
 
+Tables = Mapping[str, Rows]
+"""Rows by table name: a batch, or a slice of one."""
+
 
 class Sink(Protocol):
-    """Takes the rows of one batch, table by table."""
+    """Takes the rows of one batch, table by table, whole or in slices."""
 
-    def write(self, batch: BatchId, tables: Mapping[str, Rows], *, final_attempt: bool) -> None:
+    def write(self, batch: BatchId, tables: Tables, *, final_attempt: bool) -> None:
         """Deliver every table's rows, or raise TransientIngestError to have the batch replayed.
 
         ``final_attempt`` says the trigger will not replay this batch again: a sink must then keep
@@ -27,8 +30,19 @@ class Sink(Protocol):
         """
         ...
 
+    def write_slices(
+        self, batch: BatchId, slices: Iterable[Tables], *, final_attempt: bool
+    ) -> None:
+        """Deliver one batch handed over in slices as they are built, as ``write`` would.
 
-def admit(tables: Mapping[str, Rows], *, max_payload: int = 65536) -> dict[str, list[Any]]:
+        The slices are one batch (the ADX sink makes one payload per table of them all): a sink
+        reads every slice, admits each on its own (``admit``), and copies what it keeps, without
+        holding the rows of earlier slices. Dead letters go after the landing rows.
+        """
+        ...
+
+
+def admit(tables: Tables, *, max_payload: int = 65536) -> dict[str, list[Any]]:
     """The rows of a batch that fit their tables' column types; the others become dead letters.
 
     Defence in depth, where rows are encoded: the core never writes a value its column cannot

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from ingest.model import BatchId
-from ingest.sinks.base import Rows, admit
+from ingest.sinks.base import Tables, admit
 
 
 @dataclass
@@ -18,10 +18,17 @@ class MemorySink:
     batches: list[BatchId] = field(default_factory=list)
     failures: list[Exception] = field(default_factory=list)
 
-    def write(self, batch: BatchId, tables: Mapping[str, Rows], *, final_attempt: bool) -> None:
+    def write(self, batch: BatchId, tables: Tables, *, final_attempt: bool) -> None:
         """Record the rows (or raise the next planned failure)."""
+        self.write_slices(batch, (tables,), final_attempt=final_attempt)
+
+    def write_slices(
+        self, batch: BatchId, slices: Iterable[Tables], *, final_attempt: bool
+    ) -> None:
+        """Record the rows of every slice, each admitted on its own (or raise a planned failure)."""
         if self.failures:
             raise self.failures.pop(0)
         self.batches.append(batch)
-        for table, rows in admit(tables).items():
-            self.tables.setdefault(table, []).extend(dict(r) for r in rows)
+        for tables in slices:
+            for table, rows in admit(tables).items():
+                self.tables.setdefault(table, []).extend(dict(r) for r in rows)

@@ -102,7 +102,9 @@ def _flush(sink: Sink) -> None:
 
 def test_every_row_and_dead_letter_is_delivered(sink: tuple[Sink, Delivered]) -> None:
     target, delivered = sink
-    result = run_batch(Pipeline(golden_settings()), target, _events(), final_attempt=False)
+    result = run_batch(
+        Pipeline(golden_settings()), target, _events(), final_attempt=False, keep_rows=True
+    )
     _flush(target)
     assert result.counts().reconciles
     assert sorted(delivered(LANDING_TABLE)) == sorted(r["RecordId"] for r in result.rows)
@@ -115,7 +117,7 @@ def test_every_row_and_dead_letter_is_delivered(sink: tuple[Sink, Delivered]) ->
 
 def test_an_empty_batch_delivers_nothing_and_does_not_fail(sink: tuple[Sink, Delivered]) -> None:
     target, delivered = sink
-    result = run_batch(Pipeline(golden_settings()), target, [], final_attempt=False)
+    result = run_batch(Pipeline(golden_settings()), target, [], final_attempt=False, keep_rows=True)
     _flush(target)
     assert result.counts().events == 0
     assert delivered(LANDING_TABLE) == delivered(DEAD_LETTER_TABLE) == []
@@ -124,7 +126,7 @@ def test_an_empty_batch_delivers_nothing_and_does_not_fail(sink: tuple[Sink, Del
 def test_a_replayed_batch_is_taken_again(sink: tuple[Sink, Delivered]) -> None:
     target, delivered = sink
     pipeline = Pipeline(golden_settings())
-    first = run_batch(pipeline, target, _events(), final_attempt=False)
+    first = run_batch(pipeline, target, _events(), final_attempt=False, keep_rows=True)
     run_batch(pipeline, target, _events(), final_attempt=True)
     _flush(target)
     ids = sorted(r["RecordId"] for r in first.rows)

@@ -52,7 +52,11 @@ def test_queued_ingestion_writes_one_compressed_blob_per_table_and_queues_it(
     with kusto_endpoint() as endpoint:
         endpoint.answer = dm_answer(clean)
         result = run_batch(
-            Pipeline(golden_settings()), adx_sink(endpoint, clean), events, final_attempt=False
+            Pipeline(golden_settings()),
+            adx_sink(endpoint, clean),
+            events,
+            final_attempt=False,
+            keep_rows=True,
         )
     # A batch mixing good and poison records: 2 landing rows and 7 dead letters, both ingested.
     assert (len(result.rows), len(result.dead_letters)) == (2, 7)
@@ -80,6 +84,7 @@ def test_streaming_ingestion_posts_the_rows_to_the_engine(clean: Azurite) -> Non
             adx_sink(endpoint, clean, "streaming"),
             _events(),
             final_attempt=False,
+            keep_rows=True,
         )
         posted = endpoint.streamed
     assert [p.path.split("?")[0] for p in posted] == [
@@ -111,7 +116,9 @@ def test_a_permanent_failure_keeps_the_batch_intact_and_redrive_recovers_it(clea
     with kusto_endpoint() as endpoint:
         endpoint.answer = dm_answer(clean, [forbidden] * 2)
         sink = adx_sink(endpoint, clean)
-        result = run_batch(Pipeline(golden_settings()), sink, events, final_attempt=False)
+        result = run_batch(
+            Pipeline(golden_settings()), sink, events, final_attempt=False, keep_rows=True
+        )
     assert sink.kept == [
         "partition-3/seq-100-101/ApimLogsLanding.jsonl.gz",
         "partition-3/seq-100-101/IngestDeadLetters.jsonl.gz",
@@ -258,7 +265,9 @@ def _ingested(clean: Azurite) -> tuple[BatchResult, dict[str, dict[str, Any]], a
     endpoint = endpoint_cm.__enter__()
     endpoint.answer = dm_answer(clean)
     sink = adx_sink(endpoint, clean)
-    result = run_batch(Pipeline(golden_settings()), sink, _events(), final_attempt=False)
+    result = run_batch(
+        Pipeline(golden_settings()), sink, _events(), final_attempt=False, keep_rows=True
+    )
     messages = {m["TableName"]: m for m in queued(clean)}
     return result, messages, sink, endpoint_cm
 
@@ -375,6 +384,7 @@ def test_streaming_splits_a_large_batch_into_requests_under_the_limit(
             adx_sink(endpoint, clean, "streaming"),
             _events(),
             final_attempt=False,
+            keep_rows=True,
         )
         posted = [p for p in endpoint.streamed if "/ApimLogsLanding" in p.path]
     sizes = [len(gzip.decompress(p.raw)) for p in posted]

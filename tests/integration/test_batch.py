@@ -106,7 +106,7 @@ def test_hostile_batches_land_in_the_local_store(
     for table in (*CURATED, DEAD_LETTER_TABLE):  # each case is read back alone
         store.con.execute(f'DELETE FROM "{table}"')
     store.taken = [0, 0]
-    result = run_batch(pipeline(mode), store, case.events, final_attempt=True)
+    result = run_batch(pipeline(mode), store, case.events, final_attempt=True, keep_rows=True)
     store.flush()  # the transaction: typed columns, update policies, all or nothing
     requests = store.query("ApimRequests")
     letters = store.query(DEAD_LETTER_TABLE)
@@ -137,7 +137,7 @@ def test_hostile_batches_are_ingested_by_the_adx_sink(
     with kusto_endpoint() as endpoint:
         endpoint.answer = dm_answer(storage)
         sink = adx_sink(endpoint, storage)
-        result = run_batch(pipeline(mode), sink, case.events, final_attempt=True)
+        result = run_batch(pipeline(mode), sink, case.events, final_attempt=True, keep_rows=True)
     assert sink.kept == []  # every payload was queued: none refused, none left for redrive
     tables: dict[str, list[dict[str, Any]]] = {LANDING_TABLE: [], DEAD_LETTER_TABLE: []}
     for message in queued(storage, peek=True):

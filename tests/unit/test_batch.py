@@ -100,7 +100,11 @@ def test_the_record_limit_refuses_bombs_not_large_events(monkeypatch: pytest.Mon
         case = Case()
         case.add(bomb(count, orjson.dumps(good_record("first"))))
         result = run_batch(
-            pipeline(CaptureMode.NONE), MemorySink(), case.events, final_attempt=True
+            pipeline(CaptureMode.NONE),
+            MemorySink(),
+            case.events,
+            final_attempt=True,
+            keep_rows=True,
         )
         assert (result.records, len(result.rows), len(result.dead_letters)) == (
             count if rows else 1,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -19,7 +19,7 @@ import orjson
 
 from ingest.model import BatchId
 from ingest.schema import DEAD_LETTER_TABLE, LANDING_TABLE
-from ingest.sinks.base import Rows, admit
+from ingest.sinks.base import Tables, admit
 
 WRITE_BUFFER = 1 << 20
 """Bytes buffered per spool file between writes (rows are written one by one)."""
@@ -116,11 +116,22 @@ class SpoolSink:
         self._dead_letters = RowsFile(folder)
         self._ready: list[SpooledBatch] = []
 
-    def write(self, batch: BatchId, tables: Mapping[str, Rows], *, final_attempt: bool) -> None:
+    def write(self, batch: BatchId, tables: Tables, *, final_attempt: bool) -> None:
         """Encode a batch's rows; a full spool becomes ready to land."""
-        tables = admit(tables)  # one row that does not fit never fails a whole transaction
-        self._landing.add(tables.get(LANDING_TABLE, ()))
-        self._dead_letters.add(tables.get(DEAD_LETTER_TABLE, ()))
+        self.write_slices(batch, (tables,), final_attempt=final_attempt)
+
+    def write_slices(
+        self, batch: BatchId, slices: Iterable[Tables], *, final_attempt: bool
+    ) -> None:
+        """Encode a batch's rows slice by slice; a full spool becomes ready to land.
+
+        A batch is never split between two spools: the spool is judged full after the batch.
+        """
+        for tables in slices:
+            admitted = admit(tables)  # one row that does not fit never fails a whole transaction
+            self._landing.add(admitted.get(LANDING_TABLE, ()))
+            self._dead_letters.add(admitted.get(DEAD_LETTER_TABLE, ()))
+            del admitted
         rows = self._landing.rows + self._dead_letters.rows
         if (
             rows >= self.flush_rows

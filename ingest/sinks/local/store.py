@@ -12,7 +12,7 @@ import os
 import shutil
 import tempfile
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -21,7 +21,7 @@ import duckdb
 
 from ingest.model import BatchId
 from ingest.schema import DEAD_LETTER_TABLE, LANDING_TABLE
-from ingest.sinks.base import Rows
+from ingest.sinks.base import Tables
 from ingest.sinks.local import DEFAULT_DB, StoreBusyError, kql
 from ingest.sinks.local.spool import SpooledBatch, SpoolSink
 
@@ -132,11 +132,17 @@ class LocalSink:
             self._spool_folder = tempfile.mkdtemp(prefix="ingest-spool-", dir=self._spool_root)
         return self._spool_folder
 
-    def write(self, batch: BatchId, tables: Mapping[str, Rows], *, final_attempt: bool) -> None:
+    def write(self, batch: BatchId, tables: Tables, *, final_attempt: bool) -> None:
         """Take a batch's rows; they land (all or nothing) with the transaction they spool into."""
+        self.write_slices(batch, (tables,), final_attempt=final_attempt)
+
+    def write_slices(
+        self, batch: BatchId, slices: Iterable[Tables], *, final_attempt: bool
+    ) -> None:
+        """Take a batch's rows slice by slice (spooled to disk as they come), as ``write``."""
         if self._spool is None:
             self._spool = SpoolSink(self.flush_rows, self.spool_folder)
-        self._spool.write(batch, tables, final_attempt=final_attempt)
+        self._spool.write_slices(batch, slices, final_attempt=final_attempt)
         for spooled in self._spool.take_ready():
             self.land(spooled)
 

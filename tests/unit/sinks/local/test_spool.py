@@ -39,7 +39,11 @@ def test_finish_returns_the_partial_spool_and_drops_empty_ones() -> None:
     assert sink.finish() == []  # nothing written: no file left behind
     sink = SpoolSink(flush_rows=1000)
     result = run_batch(
-        Pipeline(), sink, [EventInput(load_fixture("throttled_429"))], final_attempt=True
+        Pipeline(),
+        sink,
+        [EventInput(load_fixture("throttled_429"))],
+        final_attempt=True,
+        keep_rows=True,
     )
     (last,) = sink.finish()
     assert last.landing.rows == len(result.rows) > 0
