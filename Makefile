@@ -93,7 +93,7 @@ bench-batch: $(STAMP) $(NODE_STAMP)
 	$(PY) benchmarks/bench_batch_path.py
 
 ## bench-memory: peak memory of the worst cases: host.json's largest trigger batch of 1 MB events
-## through the ADX sink's encoding, and record bombs (two to four minutes; needs ~3 GB free memory)
+## through the ADX sink's encoding, and record bombs (two to four minutes; needs ~0.5 GB free memory)
 bench-memory: $(STAMP)
 	$(PY) benchmarks/bench_memory.py
 

@@ -16,7 +16,7 @@ its own. ``base`` is the interpreter with the app's imports, ``inputs`` adds the
 bodies (the Functions host hands the worker all of them at once), ``peak`` is the whole run.
 
 Not a test: numbers only. All cases take two to four minutes on the 2-core development machine
-and need about 3 GB of free memory (the smallest-records batch); ``--cases`` picks some.
+and need about 0.5 GB of free memory (the smallest-records batch); ``--cases`` picks some.
 
     python benchmarks/bench_memory.py [--cases batch-chat,batch-chat-full,batch-tiny,bomb-8m,bomb-cap]
         [--events 256] [--json FILE]
