@@ -19,10 +19,7 @@ to three minutes on the 2-core development machine.
 from __future__ import annotations
 
 import argparse
-import json
 import multiprocessing
-import os
-import platform
 import resource
 import sys
 import tempfile
@@ -34,6 +31,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.measured import footer, write_json
 from ingest.commands.simulate import DEFAULT_START, simulate
 from ingest.core.coerce import format_datetime
 
@@ -190,13 +188,8 @@ def main() -> None:
                     f"{figures['batch_p50_s']:>7.2f}{figures['batch_p95_s']:>7.2f}"
                     f"{figures['baseline_rss_mb']:>9.0f}{figures['peak_rss_mb']:>9.0f}"
                 )
-    machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
-    print(f"measured {datetime.now(UTC):%Y-%m-%d} on {machine}; one worker process each")
-    if args.json:
-        Path(args.json).write_text(
-            json.dumps({"machine": machine, "results": results}, indent=2) + "\n",
-            encoding="utf-8",
-        )
+    print(footer("one worker process each"))
+    write_json(args.json, results)
 
 
 if __name__ == "__main__":

@@ -34,19 +34,18 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing
-import os
-import platform
 import sys
 import time
 from collections import deque
 from collections.abc import Iterable, Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.measured import footer
 from ingest.commands.simulate import DEFAULT_START, simulate
 
 if TYPE_CHECKING:
@@ -230,8 +229,7 @@ def main() -> None:
             f"  wall      {r['wall_s']:,.0f} s for the batch path, {r['total_wall_s']:,.0f} s in "
             "all (start-up, redrive and accounting included)"
         )
-    machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
-    print(f"\nmeasured {datetime.now(UTC):%Y-%m-%d} on {machine}")
+    print(f"\n{footer()}")
 
 
 if __name__ == "__main__":

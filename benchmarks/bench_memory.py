@@ -26,19 +26,18 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import resource
 import subprocess
 import sys
 import time
 import zlib
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from benchmarks.measured import footer, write_json
 
 EVENT_BYTES = 1_000_000
 """An Event Hubs event is at most 1 MB (1,048,576 bytes, properties included)."""
@@ -174,13 +173,8 @@ def main() -> None:
             f"{figures['rows']:>10,}{figures['dead_letters']:>6,}{figures['seconds']:>8.1f}"
             f"{figures['base_mb']:>8.0f}{figures['inputs_mb']:>10.0f}{figures['peak_mb']:>8.0f}"
         )
-    machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
-    print(f"measured {datetime.now(UTC):%Y-%m-%d} on {machine}; one process per case")
-    if args.json:
-        Path(args.json).write_text(
-            json.dumps({"machine": machine, "results": results}, indent=2) + "\n",
-            encoding="utf-8",
-        )
+    print(footer("one process per case"))
+    write_json(args.json, results)
 
 
 if __name__ == "__main__":
