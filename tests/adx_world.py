@@ -32,8 +32,8 @@ def storage() -> Iterator[Azurite]:
         yield started
 
 
-@pytest.fixture
-def clean(storage: Azurite) -> Azurite:
+def empty(storage: Azurite) -> None:
+    """Remove what earlier ingestions left: temporary and kept blobs, queued messages."""
     blobs = BlobServiceClient.from_connection_string(storage.connection_string)
     for container in ("tempstorage", DEAD_LETTERS):
         client = blobs.get_container_client(container)
@@ -43,6 +43,11 @@ def clean(storage: Azurite) -> Azurite:
     QueueServiceClient.from_connection_string(storage.connection_string).get_queue_client(
         "readyforaggregation"
     ).clear_messages()
+
+
+@pytest.fixture
+def clean(storage: Azurite) -> Azurite:
+    empty(storage)
     return storage
 
 

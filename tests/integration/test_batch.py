@@ -15,8 +15,6 @@ from typing import Any
 
 import orjson
 import pytest
-from azure.storage.blob import BlobServiceClient
-from azure.storage.queue import QueueServiceClient
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -25,7 +23,7 @@ from ingest.config import CaptureMode
 from ingest.schema import DEAD_LETTER_TABLE, LANDING_TABLE
 from ingest.sinks.local.spool import SpooledBatch
 from ingest.sinks.local.store import LocalSink
-from tests.adx_world import DEAD_LETTERS, adx_sink, blob_rows, dm_answer, queued
+from tests.adx_world import adx_sink, blob_rows, dm_answer, empty, queued
 from tests.azurite import Azurite
 from tests.hostile import (
     Case,
@@ -116,24 +114,12 @@ def test_hostile_batches_land_in_the_local_store(
     check(case, result, delivered)
 
 
-def _clean(world: Azurite) -> None:
-    blobs = BlobServiceClient.from_connection_string(world.connection_string)
-    for container in ("tempstorage", DEAD_LETTERS):
-        client = blobs.get_container_client(container)
-        if client.exists():
-            for blob in client.list_blobs():
-                client.delete_blob(blob.name)
-    QueueServiceClient.from_connection_string(world.connection_string).get_queue_client(
-        "readyforaggregation"
-    ).clear_messages()
-
-
 @examples(20)
 @given(HOSTILE_BATCHES, modes)
 def test_hostile_batches_are_ingested_by_the_adx_sink(
     storage: Azurite, case: Case, mode: CaptureMode
 ) -> None:
-    _clean(storage)
+    empty(storage)  # each example alone (a fixture runs once per test, not per example)
     with kusto_endpoint() as endpoint:
         endpoint.answer = dm_answer(storage)
         sink = adx_sink(endpoint, storage)
