@@ -44,6 +44,9 @@ _CANONICAL = {name.lower(): name for name in KNOWN_FIELDS}
 _DIAGNOSTICS = SourceFormat.DIAGNOSTICS
 """An enum member read once (reading one from its class is slow on a hot path)."""
 
+FORMAT_VALUES = {fmt: fmt.value for fmt in SourceFormat}
+"""Plain strings of the source formats (an enum's ``.value`` is a slow property on a hot path)."""
+
 
 def lower_keys(obj: Any) -> dict[str, Any]:
     """A dict with lower-cased keys ({} for anything that is not a dict)."""

@@ -182,7 +182,8 @@ def apply_url(row: LandingRow, url: str, request: RequestInfo) -> None:
 
 _SOURCE_VALUES = {source: source.value for source in UsageSource}
 """Plain strings of the usage sources (an enum's ``.value`` is a slow property on a hot path)."""
-_NO_USAGE = UsageSource.NONE.value
+NO_USAGE = UsageSource.NONE.value
+"""The UsageSource column's value for a row whose tokens no record gives."""
 _ESTIMATED = UsageSource.ESTIMATED
 """An enum member read once (reading one from its class is slow on a hot path too)."""
 
@@ -322,7 +323,7 @@ class Finisher:
             row["CompletionText"] = self.capture(response.text())
 
     def _estimate(self, row: LandingRow, request: RequestInfo, response: ResponseInfo) -> None:
-        row["UsageSource"] = _NO_USAGE
+        row["UsageSource"] = NO_USAGE
         kind = row["OperationKind"]
         code = row["ResponseCode"]
         if not self.settings.estimate_tokens or kind not in LLM_KINDS:

@@ -13,7 +13,7 @@ from ingest.core.coerce import (
     to_int,
     to_str,
 )
-from ingest.core.flatten.fields import GATEWAY_LOGS, Fields, lower_keys
+from ingest.core.flatten.fields import FORMAT_VALUES, GATEWAY_LOGS, Fields, lower_keys
 from ingest.core.flatten.finish import (
     Finisher,
     UrlFacts,
@@ -59,10 +59,8 @@ _INTS = (
 )
 """GatewayLogs integer columns, their (camelCase) field names, and the column type's range."""
 
-_FORMATS = {fmt: fmt.value for fmt in SourceFormat}
-"""Plain strings of the source formats (an enum's ``.value`` is a slow property on a hot path)."""
 _LOG_ANALYTICS = SourceFormat.LOG_ANALYTICS
-_NO_USAGE = UsageSource.NONE
+_NO_SOURCE = UsageSource.NONE
 """Enum members read once (reading one from its class is slow on a hot path too)."""
 
 
@@ -111,7 +109,7 @@ def flatten_gateway(f: Fields, fmt: SourceFormat, finisher: Finisher) -> Landing
     row = finisher.blank.copy()
     row["Timestamp"] = timestamp
     row["Category"] = GATEWAY_LOGS
-    row["SourceFormat"] = _FORMATS[fmt]
+    row["SourceFormat"] = FORMAT_VALUES[fmt]
     # A missing or null field keeps the column's empty value; a number sent as an id needs to_str.
     for column, key in _STRINGS:
         value = get(key)
@@ -182,5 +180,5 @@ def flatten_gateway(f: Fields, fmt: SourceFormat, finisher: Finisher) -> Landing
         operation_id = row["OperationId"]
         kind = (normalize_kind(operation_id) if operation_id else "") or "other"
     row["OperationKind"] = kind
-    finisher.finish_call(row, request, response, None, _NO_USAGE)
+    finisher.finish_call(row, request, response, None, _NO_SOURCE)
     return row

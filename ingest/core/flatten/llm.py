@@ -13,8 +13,9 @@ from ingest.core.coerce import (
     to_int,
     to_str,
 )
-from ingest.core.flatten.fields import GATEWAY_LLM_LOGS, Fields
+from ingest.core.flatten.fields import FORMAT_VALUES, GATEWAY_LLM_LOGS, Fields
 from ingest.core.flatten.finish import (
+    NO_USAGE,
     Finisher,
     input_excluding_cache,
     is_anthropic,
@@ -29,9 +30,6 @@ from ingest.model import (
     UsageSource,
 )
 
-_FORMATS = {fmt: fmt.value for fmt in SourceFormat}
-"""Plain strings of the source formats (an enum's ``.value`` is a slow property on a hot path)."""
-_NO_USAGE = UsageSource.NONE.value
 _LLM_LOG = UsageSource.LLM_LOG
 """An enum member read once (reading one from its class is slow on a hot path)."""
 
@@ -69,7 +67,7 @@ def flatten_llm(f: Fields, fmt: SourceFormat, finisher: Finisher) -> LandingRow 
     row = finisher.blank.copy()
     row["Timestamp"] = timestamp
     row["Category"] = GATEWAY_LLM_LOGS
-    row["SourceFormat"] = _FORMATS[fmt]
+    row["SourceFormat"] = FORMAT_VALUES[fmt]
     for column, key in _STRINGS:
         value = get(key)
         if value is not None:
@@ -110,7 +108,7 @@ def flatten_llm(f: Fields, fmt: SourceFormat, finisher: Finisher) -> LandingRow 
     if usage.prompt is not None or usage.completion is not None or usage.total is not None:
         set_usage(row, usage, _LLM_LOG)
     else:
-        row["UsageSource"] = _NO_USAGE
+        row["UsageSource"] = NO_USAGE
     if finisher.capturing:
         row["PromptText"] = finisher.capture(render_messages(get("requestMessages")))
         row["CompletionText"] = finisher.capture(render_messages(get("responseMessages")))
