@@ -85,7 +85,7 @@ def decode_body(body: bytes, max_records: int | None = None) -> tuple[Any, bytes
     try:
         return orjson.loads(body), body
     except orjson.JSONDecodeError as exc:
-        error = exc
+        error = str(exc)  # the text only: the exception's traceback would hold this frame's body
     # Some policies write several JSON documents per event, one per line.
     lines = [line for line in body.splitlines() if line.strip()]
     if len(lines) > 1:

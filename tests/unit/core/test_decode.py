@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import gzip
 import json
 
@@ -9,7 +10,7 @@ import pytest
 
 from ingest.core.decode import MAX_DECOMPRESSED_BYTES, decode_body, split_records
 from ingest.core.pipeline import Pipeline
-from ingest.model import EventInput, EventMeta
+from ingest.model import EventInput, EventMeta, Rejected
 from tests.conftest import load_fixture
 
 META = EventMeta(
@@ -170,3 +171,23 @@ def test_a_large_body_of_too_many_records_is_refused_before_it_is_parsed(
         assert not hasattr(decoded, "reason"), shape
     one_large_record = b'{"note": "' + b"x" * 3000 + b'"}'
     assert not hasattr(decode_body(one_large_record, max_records=1), "reason")
+
+
+def test_a_salvaged_envelope_leaves_no_cycle_to_collect() -> None:
+    """The records salvaged from a bad envelope are freed when dropped, not at the next collection.
+
+    Keeping the parse error itself (with its traceback, which holds the decoding frame and so the
+    body and every record) would make a cycle that only the garbage collector breaks: megabytes
+    per bad event held until it runs.
+    """
+    body = b'{"records": [{"a": 1}, {"b": NaN}, {"c": 3}]}'
+    gc.collect()
+    gc.disable()
+    try:
+        decoded = decode_body(body)
+        assert not isinstance(decoded, Rejected)
+        assert split_records(decoded[0])[0] == {"a": 1}
+        del decoded
+        assert gc.collect() == 0
+    finally:
+        gc.enable()
