@@ -313,3 +313,22 @@ def test_update_policies_are_in_place_before_the_landing_retention_drops_to_zero
     # Seeds come last: a `.set-or-append` query runs to the end of its command.
     assert script.rstrip().endswith(STATEMENTS[-1].text)
     assert STATEMENTS[-1].text.startswith(".set-or-append")
+
+
+def test_every_reference_table_outlives_the_database_default() -> None:
+    """Reference tables (prices, teams, budgets, capacity) are kept and hot for as long as ADX keeps
+    anything: retention ages extents by when they were ingested, so under the database default a
+    price list or a team mapping nobody appended to for three years would vanish, and every bill
+    with it."""
+    table_policies = {(p.entity, p.policy): p for p in _policies("table")}
+    declared = tables(STATEMENTS).values()
+    reference = [t for t in declared if t.properties.get("folder") == "reference"]
+    assert {t.name for t in reference} >= {"ModelPrices", "Teams", "Budgets", "DeploymentCapacity"}
+    for table in reference:
+        retention = table_policies.get((table.name, "retention"))
+        caching = table_policies.get((table.name, "caching"))
+        assert retention, f"{table.name} has no retention policy"
+        assert caching, f"{table.name} has no caching policy"
+        assert _days(retention.value, "softdelete") >= 36500, table.name
+        assert _days(caching.value, "hot") >= 3650, table.name
+        assert STATEMENTS.index(table.statement) < STATEMENTS.index(retention.statement)
