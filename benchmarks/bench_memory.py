@@ -7,6 +7,11 @@
   payload bytes; status tracking is off). Three kinds of events: logged chat calls with bodies
   (about 3 KB a record: ``CAPTURE_TEXT=none`` and ``full``), and the smallest records that still
   make rows (GatewayLlmLogs records of about 150 bytes: the most rows a megabyte can hold).
+* The largest batch of gzip bodies: ``maxEventBatchSize`` events each holding
+  ``pipeline.MAX_RECORDS_PER_EVENT`` (50,000) of the smallest records, every one with its own
+  correlation id (``batch-gzip-tiny``). Its rows are sliced like any other batch's; what it measures
+  is the compressed payloads, the one part of a batch that grows with its records (12.8 million rows
+  for 256 events), and the parts a table's rows are split into under ADX's recommended blob size.
 * The record bomb: one small gzip body inflating to millions of ``{}`` records (8 million, as
   reported: 24 MB inflated; and as many as fit under the 64 MB inflation cap), through the same
   path. It ends as one ``too_large`` dead letter; the memory is the parse of its records.
@@ -15,11 +20,13 @@ Each case runs in a fresh interpreter (``--case``), so its peak resident set (``
 its own. ``base`` is the interpreter with the app's imports, ``inputs`` adds the batch's event
 bodies (the Functions host hands the worker all of them at once), ``peak`` is the whole run.
 
-Not a test: numbers only. All cases take two to four minutes on the 2-core development machine
-and need about 0.5 GB of free memory (the smallest-records batch); ``--cases`` picks some.
+Not a test: numbers only. The cases but ``batch-gzip-tiny`` take two to four minutes on the 2-core
+development machine and need about 0.5 GB of free memory (the smallest-records batch);
+``batch-gzip-tiny`` takes some ten minutes more (12.8 million records through the core) and, before
+payloads were spooled to disk, about 1 GB. ``--cases`` picks some.
 
-    python benchmarks/bench_memory.py [--cases batch-chat,batch-chat-full,batch-tiny,bomb-8m,bomb-cap]
-        [--events 256] [--json FILE]
+    python benchmarks/bench_memory.py [--cases batch-chat,batch-chat-full,batch-tiny,batch-gzip-tiny,
+        bomb-8m,bomb-cap] [--events 256] [--json FILE]
 """
 
 from __future__ import annotations
@@ -42,7 +49,14 @@ from benchmarks.measured import footer, write_json
 EVENT_BYTES = 1_000_000
 """An Event Hubs event is at most 1 MB (1,048,576 bytes, properties included)."""
 
-CASES = ("batch-chat", "batch-chat-full", "batch-tiny", "bomb-8m", "bomb-cap")
+CASES = ("batch-chat", "batch-chat-full", "batch-tiny", "batch-gzip-tiny", "bomb-8m", "bomb-cap")
+
+TINY = (
+    b'{"time": "2024-09-30T12:31:31.4465902Z", "category": "GatewayLlmLogs", '
+    b'"correlationId": "@TAG@", "properties": {"deploymentName": "gpt-4o", '
+    b'"promptTokens": 5, "completionTokens": 7}}'
+)
+"""The smallest records that still make rows (about 180 bytes): the most rows a byte can hold."""
 
 
 def _rss_mb() -> float:
@@ -70,11 +84,15 @@ def _events(case: str, count: int) -> list[Any]:
         record["correlationId"] = "@TAG@"
         template = json.dumps(record).encode()
     elif case == "batch-tiny":
-        template = (
-            b'{"time": "2024-09-30T12:31:31.4465902Z", "category": "GatewayLlmLogs", '
-            b'"correlationId": "@TAG@", "properties": {"deploymentName": "gpt-4o", '
-            b'"promptTokens": 5, "completionTokens": 7}}'
-        )
+        template = TINY
+    elif case == "batch-gzip-tiny":
+        return [
+            EventInput(
+                _gzip_records(i),
+                EventMeta("0", i, str(i * EVENT_BYTES), "2025-10-01T00:00:00.0000000Z"),
+            )
+            for i in range(count)
+        ]
     else:
         records = 8_000_000 if case == "bomb-8m" else (64 * 1024 * 1024 - 20) // 3
         return [EventInput(_bomb(records), EventMeta("0", 0, "0", "2025-10-01T00:00:00.0000000Z"))]
@@ -85,6 +103,23 @@ def _events(case: str, count: int) -> list[Any]:
         )
         for i in range(count)
     ]
+
+
+def _gzip_records(event: int) -> bytes:
+    """A gzip body of ``MAX_RECORDS_PER_EVENT`` distinct smallest records (compressed as written)."""
+    from ingest.core.pipeline import MAX_RECORDS_PER_EVENT
+
+    compressor = zlib.compressobj(6, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+    parts = [compressor.compress(b'{"records": [')]
+    for start in range(0, MAX_RECORDS_PER_EVENT, 10_000):
+        records = (
+            TINY.replace(b"@TAG@", b"c%d-%d" % (event, r))
+            for r in range(start, min(start + 10_000, MAX_RECORDS_PER_EVENT))
+        )
+        parts.append(compressor.compress((b"," if start else b"") + b",".join(records)))
+    parts.append(compressor.compress(b"]}"))
+    parts.append(compressor.flush())
+    return b"".join(parts)
 
 
 def _bomb(records: int) -> bytes:
@@ -100,13 +135,17 @@ def _bomb(records: int) -> bytes:
 
 
 class _Client:
-    """An azure-kusto-ingest client that reads each payload it is handed, and keeps its size."""
+    """An azure-kusto-ingest client that reads each payload it is handed in 4 MB chunks, as the
+    queued client's blob upload does, and keeps their sizes."""
 
     def __init__(self) -> None:
         self.payload_bytes = 0
+        self.payloads = 0
 
     def ingest_from_stream(self, stream: Any, properties: Any) -> None:
-        self.payload_bytes += len(stream.stream.read())
+        self.payloads += 1
+        while chunk := stream.stream.read(4 << 20):
+            self.payload_bytes += len(chunk)
 
 
 def run_case(case: str, events: int) -> dict[str, Any]:
@@ -135,6 +174,7 @@ def run_case(case: str, events: int) -> dict[str, Any]:
         "rows": counts.rows,
         "dead_letters": counts.dead_letters,
         "payload_mb": client.payload_bytes / 1e6,
+        "payloads": client.payloads,
         "seconds": seconds,
         "base_mb": base,
         "inputs_mb": inputs,
@@ -157,7 +197,8 @@ def main() -> None:
 
     print(
         f"{'case':<16}{'events':>7}{'MB in':>7}{'records':>11}{'rows':>10}{'dead':>6}"
-        f"{'seconds':>8}{'base MB':>8}{'inputs MB':>10}{'peak MB':>8}"
+        f"{'seconds':>8}{'payloads':>9}{'payload MB':>11}{'base MB':>8}{'inputs MB':>10}"
+        f"{'peak MB':>8}"
     )
     results = []
     for case in args.cases.split(","):
@@ -171,7 +212,8 @@ def main() -> None:
         print(
             f"{case:<16}{figures['events']:>7}{figures['mb_in']:>7.2f}{figures['records']:>11,}"
             f"{figures['rows']:>10,}{figures['dead_letters']:>6,}{figures['seconds']:>8.1f}"
-            f"{figures['base_mb']:>8.0f}{figures['inputs_mb']:>10.0f}{figures['peak_mb']:>8.0f}"
+            f"{figures['payloads']:>9}{figures['payload_mb']:>11.1f}{figures['base_mb']:>8.0f}"
+            f"{figures['inputs_mb']:>10.0f}{figures['peak_mb']:>8.0f}"
         )
     print(footer("one process per case"))
     write_json(args.json, results)
