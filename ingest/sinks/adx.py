@@ -1,25 +1,26 @@
 """Azure Data Explorer: the Functions app's sink, and the one classifier of ADX failures.
 
 The only module (with ``kql.apply``, which uses its client and classifier) that imports
-``azure.kusto``. Batches go in as one gzip JSON-lines payload per table: queued (one blob per table
-per batch, the default), streaming, or managed streaming (falls back to queued). A batch arrives in
-slices (``write_slices``), each compressed into its tables' payloads as it comes. A failure is
-classified once (``classify``): transient ones are retried here, then raised so that the trigger's
-retry policy replays the batch; terminal ones, and transient ones on the last attempt, leave the
-batch in the dead-letter container (``sinks.dead_letters``).
+``azure.kusto``. Batches go in as gzip JSON-lines payloads per table: queued (one blob per table
+per batch unless its rows pass ADX's recommended blob size, the default), streaming, or managed
+streaming (falls back to queued). A batch arrives in slices (``write_slices``), each compressed
+into its tables' payloads as it comes; the payloads wait in spools (``sinks.spooled``: memory,
+then a temporary file) until the batch is sent, and are let go when it ends, however it ends. A
+failure is classified once (``classify``): transient ones are retried here, then raised so that
+the trigger's retry policy replays the batch; terminal ones, and transient ones on the last
+attempt, leave the batch in the dead-letter container (``sinks.dead_letters``).
 """
 
 from __future__ import annotations
 
 import contextlib
 import gzip
-import io
 import random
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import orjson
 from azure.kusto.data import KustoClient, KustoConnectionStringBuilder
@@ -32,6 +33,7 @@ from ingest.model import BatchId
 from ingest.schema import DEAD_LETTER_TABLE, mapping_name
 from ingest.sinks.base import Rows, Tables, admit
 from ingest.sinks.dead_letters import DeadLetterStore, dead_letter_container
+from ingest.sinks.spooled import SPOOL_MEMORY_BYTES, Span, Spool
 
 
 def connection(uri: str, token_credential: Any | None) -> KustoConnectionStringBuilder:
@@ -93,27 +95,51 @@ def classify(exc: BaseException) -> type[TransientIngestError] | type[TerminalIn
 STREAMING_MAX_RAW_BYTES = 1 << 20
 """Raw JSON bytes per streaming request. ADX refuses a streaming request above 4 MB, update-policy
 output included; a landing row fans out to up to three curated tables, so a batch is split into
-requests of at most 1 MB of rows (queued ingestion takes any size)."""
+requests of at most 1 MB of rows."""
+
+QUEUED_MAX_RAW_BYTES = 1 << 30
+"""Raw JSON bytes per queued (and managed, when it falls back to queued) ingestion. Microsoft's
+guidance for the ingest library is to send 100 MB to 1 GB of uncompressed data per ingestion
+(<https://learn.microsoft.com/azure/data-explorer/kusto/api/netfx/kusto-ingest-best-practices>);
+the ingestion batching policy seals a batch at about 1 GB of raw data by default, the size it
+calls optimal (<https://learn.microsoft.com/azure/data-explorer/kusto/management/batching-policy>);
+and one ingested file may not pass 6 GB (<https://learn.microsoft.com/azure/data-explorer/lightingest>).
+A table's rows past 1 GiB are split into parts, each ingested (and kept, on failure) on its own:
+the worst batch, 12.8 million of the smallest rows, is some 8 GB raw. 1 GiB also keeps the raw size
+a gzip trailer records (modulo 4 GiB) exact."""
 
 
 @dataclass(frozen=True, slots=True)
 class Payload:
-    """Rows as gzip JSON lines, with their uncompressed size (ADX's ``RawDataSize``)."""
+    """Rows as gzip JSON lines in a spool, with their uncompressed size (ADX's ``RawDataSize``).
 
-    data: bytes
+    The bytes live as long as their spool: ``write_slices`` closes its spools when the batch ends.
+    """
+
+    body: Span
     raw_size: int
     rows: int
     creation_time: str | None
 
+    @property
+    def size(self) -> int:
+        """Compressed bytes."""
+        return self.body.size
+
+    def read(self) -> bytes:
+        """The compressed bytes (small payloads, tests)."""
+        return self.body.read()
+
 
 def jsonl_gzip(rows: Rows) -> bytes:
     """Rows as gzip-compressed JSON lines (ADX's ``multijson`` format)."""
-    return encode(rows).data
+    with Spool() as spool:
+        return encode(rows, spool).read()
 
 
-def encode(rows: Rows) -> Payload:
-    """Rows as a payload: gzip JSON lines, raw size, and the earliest record time."""
-    encoder = Encoder()
+def encode(rows: Rows, spool: Spool) -> Payload:
+    """Rows as a payload in ``spool``: gzip JSON lines, raw size, and the earliest record time."""
+    encoder = Encoder(spool)
     for row in rows:
         encoder.add(row)
     return encoder.finish()
@@ -122,13 +148,15 @@ def encode(rows: Rows) -> Payload:
 class Encoder:
     """Rows compressed into one payload as they come, with its row count, raw size, earliest time.
 
-    Rows are compressed one by one as they are encoded: neither the uncompressed JSON of a batch
-    (ten times its compressed size, for logs) nor its rows need be held in memory whole.
+    Rows are compressed one by one as they are encoded, into the end of ``spool``: neither the
+    uncompressed JSON of a batch (ten times its compressed size, for logs) nor its rows need be
+    held in memory whole, and past the spool's memory its compressed bytes are not either.
     """
 
-    def __init__(self) -> None:
-        self._out = io.BytesIO()
-        self._compressor = gzip.GzipFile(fileobj=self._out, mode="wb", compresslevel=5, mtime=0)
+    def __init__(self, spool: Spool) -> None:
+        self._spool = spool
+        self._start = spool.size
+        self._compressor = gzip.GzipFile(fileobj=spool, mode="wb", compresslevel=5, mtime=0)
         self.raw_size = 0
         self.rows = 0
         self.earliest: str | None = None
@@ -147,29 +175,29 @@ class Encoder:
     def finish(self) -> Payload:
         """The payload (the encoder takes no more rows)."""
         self._compressor.close()
-        return Payload(self._out.getvalue(), self.raw_size, self.rows, self.earliest)
+        return Payload(self._spool.span(self._start), self.raw_size, self.rows, self.earliest)
 
 
 class TablePayloads:
-    """One table's rows of a batch as payloads: one, or parts of at most ``max_raw_bytes``."""
+    """One table's rows of a batch as payloads in one spool: parts of at most ``max_raw_bytes``.
 
-    def __init__(self, max_raw_bytes: int | None = None) -> None:
+    A context manager: leaving it lets the spool (and its temporary file, if any) go.
+    """
+
+    def __init__(self, max_raw_bytes: int, spool_bytes: int = SPOOL_MEMORY_BYTES) -> None:
         self.max_raw_bytes = max_raw_bytes
         self.done: list[Payload] = []
-        self._encoder = Encoder()
+        self.spool = Spool(spool_bytes)
+        self._encoder = Encoder(self.spool)
 
     def add(self, rows: Rows) -> None:
         """Append rows; a part that would pass the limit is finished first (never empty)."""
         limit = self.max_raw_bytes
-        if limit is None:
-            for row in rows:
-                self._encoder.add(row)
-            return
         for row in rows:
             line = orjson.dumps(row, option=orjson.OPT_APPEND_NEWLINE)
             if self._encoder.rows and self._encoder.raw_size + len(line) > limit:
                 self.done.append(self._encoder.finish())
-                self._encoder = Encoder()
+                self._encoder = Encoder(self.spool)
             self._encoder.add(row, line)
 
     def finish(self) -> list[Payload]:
@@ -178,12 +206,15 @@ class TablePayloads:
             self.done.append(self._encoder.finish())
         return self.done
 
+    def close(self) -> None:
+        """Let the payloads' bytes go."""
+        self.spool.close()
 
-def _encode_slice(tables: Tables, payloads: dict[str, TablePayloads], limit: int | None) -> None:
-    """Admit a slice and append its rows to their tables' payloads (its rows die on return)."""
-    for table, rows in admit(tables).items():
-        if rows:
-            payloads.setdefault(table, TablePayloads(limit)).add(rows)
+    def __enter__(self) -> TablePayloads:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 class AdxSink:
@@ -206,6 +237,8 @@ class AdxSink:
         sleep: Callable[[float], None] = time.sleep,
         mode: str = "queued",
         track_status: bool = True,
+        max_raw_bytes: int | None = None,
+        spool_bytes: int = SPOOL_MEMORY_BYTES,
     ) -> None:
         self.client = client
         self.database = database
@@ -215,6 +248,10 @@ class AdxSink:
         self.sleep = sleep
         self.mode = mode
         self.track_status = track_status and mode == "queued"
+        self.max_raw_bytes = max_raw_bytes
+        """Raw bytes per payload; ``None``: the mode's (``STREAMING_MAX_RAW_BYTES`` or
+        ``QUEUED_MAX_RAW_BYTES``)."""
+        self.spool_bytes = spool_bytes
         self.kept: list[str] = []
 
     def write(self, batch: BatchId, tables: Tables, *, final_attempt: bool) -> None:
@@ -226,30 +263,49 @@ class AdxSink:
     ) -> None:
         """Encode each slice as it comes (admitted on its own), then ingest table by table.
 
-        One payload per table for the batch (queued, managed), or parts under
-        ``STREAMING_MAX_RAW_BYTES`` (streaming); only compressed bytes outlive a slice. Nothing is
-        ingested before every slice is encoded: landing rows go first, dead letters after.
+        One payload per table for the batch, or parts under the mode's raw size
+        (``STREAMING_MAX_RAW_BYTES``, ``QUEUED_MAX_RAW_BYTES``; ``max_raw_bytes``): only
+        compressed bytes outlive a slice, in a spool per table that moves to a temporary file past
+        ``spool_bytes``, closed when the batch ends (sent, kept, raised). Nothing is ingested
+        before every slice is encoded: landing rows go first, dead letters after.
         """
-        limit = STREAMING_MAX_RAW_BYTES if self.mode == "streaming" else None
-        payloads: dict[str, TablePayloads] = {}
-        for tables in slices:
-            _encode_slice(tables, payloads, limit)
-        # Dead letters last, whichever table a slice filled first.
-        for table in sorted(payloads, key=lambda name: name == DEAD_LETTER_TABLE):
-            for payload in payloads[table].finish():
-                try:
-                    self.ingest(table, payload, batch)
-                except TerminalIngestError as exc:
-                    self._keep(batch, table, payload, exc)
-                except TransientIngestError as exc:
-                    if not final_attempt:
-                        raise
-                    self._keep(batch, table, payload, exc)
+        with contextlib.ExitStack() as spools:
+            payloads: dict[str, TablePayloads] = {}
+            for tables in slices:
+                self._encode_slice(tables, payloads, spools)
+            # Dead letters last, whichever table a slice filled first.
+            for table in sorted(payloads, key=lambda name: name == DEAD_LETTER_TABLE):
+                for payload in payloads[table].finish():
+                    try:
+                        self.ingest(table, payload, batch)
+                    except TerminalIngestError as exc:
+                        self._keep(batch, table, payload, exc)
+                    except TransientIngestError as exc:
+                        if not final_attempt:
+                            raise
+                        self._keep(batch, table, payload, exc)
+
+    def _encode_slice(
+        self, tables: Tables, payloads: dict[str, TablePayloads], spools: contextlib.ExitStack
+    ) -> None:
+        """Admit a slice and append its rows to their tables' payloads (its rows die on return)."""
+        for table, rows in admit(tables).items():
+            if not rows:
+                continue
+            if table not in payloads:
+                limit = self._raw_limit()
+                payloads[table] = spools.enter_context(TablePayloads(limit, self.spool_bytes))
+            payloads[table].add(rows)
+
+    def _raw_limit(self) -> int:
+        if self.max_raw_bytes is not None:
+            return self.max_raw_bytes
+        return STREAMING_MAX_RAW_BYTES if self.mode == "streaming" else QUEUED_MAX_RAW_BYTES
 
     def _keep(self, batch: BatchId, table: str, payload: Payload, exc: Exception) -> None:
         self.kept.append(
             self.dead_letters.put(
-                batch, table, payload.data, payload.rows, str(exc), payload.creation_time
+                batch, table, payload.body, payload.rows, str(exc), payload.creation_time
             )
         )
 
@@ -278,17 +334,18 @@ class AdxSink:
                         str(source_id),
                         batch or BatchId(),
                         table,
-                        payload.data,
+                        payload.body,
                         payload.rows,
                         payload.creation_time,
                     )
-                stream = StreamDescriptor(
-                    io.BytesIO(payload.data),
-                    source_id=source_id,
-                    is_compressed=True,
-                    size=payload.raw_size,
-                )
-                self.client.ingest_from_stream(stream, properties)
+                with payload.body.open() as reader:  # each attempt reads from the first byte
+                    stream = StreamDescriptor(
+                        cast(Any, reader),  # a binary file; the library types it IO[AnyStr]
+                        source_id=source_id,
+                        is_compressed=True,
+                        size=payload.raw_size,
+                    )
+                    self.client.ingest_from_stream(stream, properties)
                 return
             except Exception as exc:
                 if self.track_status:
@@ -337,23 +394,34 @@ def redrive(sink: AdxSink, report: Callable[[str], None]) -> tuple[int, int]:
     """Re-ingest every kept batch; delete each one ADX accepts. Returns (redriven, still kept).
 
     A redriven batch keeps its original ``creationTime``; with status tracking, a copy waits
-    for ADX's report as for any queued ingestion.
+    for ADX's report as for any queued ingestion. Each is downloaded to a spool and measured
+    (rows, raw size) as it streams through a decompressor: none is held whole in memory.
     """
     done = failed = 0
     for kept in sink.dead_letters.items():
-        data = sink.dead_letters.read(kept.name)
-        raw = gzip.decompress(data)
-        payload = Payload(data, len(raw), raw.count(b"\n"), kept.creation_time)
-        try:
-            sink.ingest(kept.table, payload)
-        except (TerminalIngestError, TransientIngestError) as exc:
-            failed += 1
-            report(f"kept  {kept.name}: {exc}")
-            continue
+        with Spool(sink.spool_bytes) as spool:
+            body = sink.dead_letters.read(kept.name, spool)
+            rows, raw_size = measure(body)
+            try:
+                sink.ingest(kept.table, Payload(body, raw_size, rows, kept.creation_time))
+            except (TerminalIngestError, TransientIngestError) as exc:
+                failed += 1
+                report(f"kept  {kept.name}: {exc}")
+                continue
         sink.dead_letters.delete(kept.name)
         done += 1
         report(f"ok    {kept.name}")
     return done, failed
+
+
+def measure(body: Span, chunk: int = 1 << 20) -> tuple[int, int]:
+    """A gzip JSON-lines payload's rows and raw size, decompressed a chunk at a time."""
+    rows = raw_size = 0
+    with body.open() as reader, gzip.GzipFile(fileobj=reader, mode="rb") as lines:
+        while data := lines.read(chunk):
+            rows += data.count(b"\n")
+            raw_size += len(data)
+    return rows, raw_size
 
 
 def sink_from_settings(settings: Settings, *, mode: str | None = None) -> AdxSink:

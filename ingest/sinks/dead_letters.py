@@ -6,7 +6,9 @@
 * Pending batches (``pending/<source id>.jsonl.gz``): a copy of each queued ingestion until ADX
   reports its outcome (``sinks.ingestion_status``): deleted on success, kept on failure.
 
-Both live in one container (``DEAD_LETTER_CONTAINER``), gzip JSON lines, one blob per table.
+Both live in one container (``DEAD_LETTER_CONTAINER``), gzip JSON lines, one blob per table (or
+per part of a table's rows). Payloads go up and come down as streams through spools
+(``sinks.spooled``), never whole in memory.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from typing import Any
 
 from ingest.errors import TransientIngestError
 from ingest.model import BatchId
+from ingest.sinks.spooled import Span, Spool
 
 PENDING = "pending/"
 """Prefix of the copies of queued ingestions whose outcome ADX has not reported yet."""
@@ -25,11 +28,13 @@ PENDING = "pending/"
 
 @dataclass(frozen=True, slots=True)
 class Kept:
-    """A kept batch: what redrive needs to ingest it again."""
+    """A kept batch: what redrive needs to ingest it again, its rows and compressed size."""
 
     name: str
     table: str
     creation_time: str | None
+    rows: int = 0
+    size: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,13 +59,16 @@ class DeadLetterStore:
     def __init__(self, container: Any) -> None:
         self.container = container
 
-    def _upload(self, name: str, payload: bytes, metadata: dict[str, str], what: str) -> None:
+    def _upload(self, name: str, payload: Span, metadata: dict[str, str], what: str) -> None:
         from azure.core.exceptions import AzureError, ResourceExistsError
 
         try:
             with contextlib.suppress(ResourceExistsError):
                 self.container.create_container()
-            self.container.upload_blob(name, payload, overwrite=True, metadata=metadata)
+            with payload.open() as stream:
+                self.container.upload_blob(
+                    name, stream, length=payload.size, overwrite=True, metadata=metadata
+                )
         except AzureError as exc:
             raise TransientIngestError(f"cannot keep {what} `{name}`: {exc}") from exc
 
@@ -68,7 +76,7 @@ class DeadLetterStore:
         self,
         batch: BatchId,
         table: str,
-        payload: bytes,
+        payload: Span,
         rows: int,
         error: str,
         creation_time: str | None = None,
@@ -84,15 +92,22 @@ class DeadLetterStore:
     def items(self) -> list[Kept]:
         """Every kept batch (pending copies are not kept batches)."""
         return [
-            Kept(b.name, b.metadata.get("table", ""), b.metadata.get("creationtime") or None)
+            Kept(
+                b.name,
+                b.metadata.get("table", ""),
+                b.metadata.get("creationtime") or None,
+                _rows(b.metadata),
+                b.size or 0,
+            )
             for b in self.container.list_blobs(include=["metadata"])
             if not b.name.startswith(PENDING)
         ]
 
-    def read(self, name: str) -> bytes:
-        """A kept batch's payload."""
-        data: bytes = self.container.download_blob(name).readall()
-        return data
+    def read(self, name: str, spool: Spool) -> Span:
+        """A kept batch's payload, downloaded in chunks to the end of ``spool``."""
+        start = spool.size
+        self.container.download_blob(name).readinto(spool)
+        return spool.span(start)
 
     def delete(self, name: str) -> None:
         """Forget a redriven batch."""
@@ -105,7 +120,7 @@ class DeadLetterStore:
         source_id: str,
         batch: BatchId,
         table: str,
-        payload: bytes,
+        payload: Span,
         rows: int,
         creation_time: str | None,
     ) -> None:
@@ -135,7 +150,7 @@ class DeadLetterStore:
                     source_id=blob.name[len(PENDING) :].removesuffix(".jsonl.gz"),
                     table=meta.get("table", ""),
                     batch=meta.get("batch", ""),
-                    rows=int(meta.get("rows", "0") or 0),
+                    rows=_rows(meta),
                     creation_time=meta.get("creationtime") or None,
                     created=blob.creation_time,
                 )
@@ -147,22 +162,31 @@ class DeadLetterStore:
         from azure.core.exceptions import ResourceNotFoundError
 
         pending = f"{PENDING}{source_id}.jsonl.gz"
-        try:
-            blob = self.container.get_blob_client(pending)
-            metadata = dict(blob.get_blob_properties().metadata or {})
-            payload = blob.download_blob().readall()
-        except ResourceNotFoundError:
-            return None
-        table = metadata.get("table", "")
-        folder = metadata.get("batch") or "partition-na/seq-na-na"
-        name = f"{folder}/{table}-{source_id}.jsonl.gz"
-        creation_time = metadata.get("creationtime") or None
-        kept = {"table": table, "rows": metadata.get("rows", ""), "error": _ascii(error)}
-        if creation_time:
-            kept["creationtime"] = creation_time
-        self._upload(name, payload, kept, "the failed batch")
+        with Spool() as spool:
+            try:
+                blob = self.container.get_blob_client(pending)
+                metadata = dict(blob.get_blob_properties().metadata or {})
+                payload = self.read(pending, spool)
+            except ResourceNotFoundError:
+                return None
+            table = metadata.get("table", "")
+            folder = metadata.get("batch") or "partition-na/seq-na-na"
+            name = f"{folder}/{table}-{source_id}.jsonl.gz"
+            creation_time = metadata.get("creationtime") or None
+            kept = {"table": table, "rows": metadata.get("rows", ""), "error": _ascii(error)}
+            if creation_time:
+                kept["creationtime"] = creation_time
+            self._upload(name, payload, kept, "the failed batch")
         self.container.delete_blob(pending)
-        return Kept(name, table, creation_time)
+        return Kept(name, table, creation_time, _rows(metadata), payload.size)
+
+
+def _rows(metadata: dict[str, str] | None) -> int:
+    """The row count a kept or pending blob's metadata records (0 if it records none)."""
+    try:
+        return int((metadata or {}).get("rows", "0") or 0)
+    except ValueError:
+        return 0
 
 
 def dead_letter_container(

@@ -16,7 +16,6 @@ ingested the batch returned is still caught.
 
 from __future__ import annotations
 
-import gzip
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -28,6 +27,7 @@ from ingest.model import BatchId, RejectReason, empty_dead_letter_row
 from ingest.schema import DEAD_LETTER_TABLE
 from ingest.sinks.adx import AdxSink, encode
 from ingest.sinks.dead_letters import Kept
+from ingest.sinks.spooled import Spool
 
 MAX_AGE = timedelta(hours=48)
 """How long a pending copy waits for ADX's report before it is kept as "no status"."""
@@ -156,10 +156,9 @@ class StatusWatcher:
         self.sink.kept.append(kept.name)
         self.on_failure(failure)
         if kept.table != DEAD_LETTER_TABLE:  # a failing dead-letter table is not fed its own news
-            data = store.read(kept.name)
-            rows = gzip.decompress(data).count(b"\n")
-            letter = dead_letter_for(kept, failure, rows, len(data))
-            self.sink.ingest(DEAD_LETTER_TABLE, encode([letter]), BatchId())
+            letter = dead_letter_for(kept, failure, kept.rows, kept.size)
+            with Spool() as spool:
+                self.sink.ingest(DEAD_LETTER_TABLE, encode([letter], spool), BatchId())
         return True
 
 
