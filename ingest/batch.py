@@ -18,10 +18,10 @@ SLICE_BYTES = 16 << 20
 """Event-body bytes after which a slice is handed to the sink. A slice's rows are what the batch
 path holds beyond its inputs: about 2 KB of Python a row, so 16 MB of the smallest records that
 make rows (180 bytes) is about 190 MB; larger records make fewer rows a megabyte. Smaller slices
-save little more (the batch's bodies, which the trigger hands over at once, and its compressed
-payload remain), and the slice count costs nothing else: the sink still sends one payload per
-table. The same bound as a replay batch (``commands.replay.BATCH_BYTES``): a replay batch is one
-slice."""
+save little more (the batch's bodies, which the trigger hands over at once, remain; its compressed
+payloads move to a temporary file past a few megabytes), and the slice count costs nothing else:
+the sink still sends one payload per table (or per 1 GiB of raw rows). The same bound as a replay
+batch (``commands.replay.BATCH_BYTES``): a replay batch is one slice."""
 
 SLICE_RECORDS = 50_000
 """Records after which a slice is handed over whatever its bytes: gzip bodies hold many records a

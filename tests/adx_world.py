@@ -80,7 +80,10 @@ def dm_answer(storage: Azurite, failures: list[tuple[int, dict[str, Any]]] | Non
     return answer
 
 
-def adx_sink(endpoint: KustoEndpoint, storage: Azurite, mode: str = "queued") -> adx.AdxSink:
+def adx_sink(
+    endpoint: KustoEndpoint, storage: Azurite, mode: str = "queued", **options: Any
+) -> adx.AdxSink:
+    """The real sink and clients on the local endpoint and Azurite (``options``: the sink's)."""
     client = adx.ingest_client(mode, endpoint.url, endpoint.url, None)
     container = adx.dead_letter_container(storage.connection_string, "", DEAD_LETTERS, None)
     return adx.AdxSink(
@@ -90,6 +93,7 @@ def adx_sink(endpoint: KustoEndpoint, storage: Azurite, mode: str = "queued") ->
         retries=2,
         sleep=lambda _: None,
         mode=mode,
+        **options,
     )
 
 

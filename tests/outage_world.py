@@ -169,7 +169,8 @@ class RecordingClient:
         """Where accepted rows go (``Day.redrive`` points it at its own list)."""
 
     def ingest_from_stream(self, stream: Any, properties: Any) -> Any:
-        data = stream.stream.getvalue()
+        data = stream.stream.read()  # the payload, as the sink hands it over (a seekable file)
+        stream.stream.seek(0)
         result = self.client.ingest_from_stream(stream, properties)
         for line in gzip.decompress(data).splitlines():
             row = orjson.loads(line)

@@ -275,15 +275,15 @@ class AdxSink:
                 self._encode_slice(tables, payloads, spools)
             # Dead letters last, whichever table a slice filled first.
             for table in sorted(payloads, key=lambda name: name == DEAD_LETTER_TABLE):
-                for payload in payloads[table].finish():
+                for part, payload in enumerate(payloads[table].finish()):
                     try:
                         self.ingest(table, payload, batch)
                     except TerminalIngestError as exc:
-                        self._keep(batch, table, payload, exc)
+                        self._keep(batch, table, part, payload, exc)
                     except TransientIngestError as exc:
                         if not final_attempt:
                             raise
-                        self._keep(batch, table, payload, exc)
+                        self._keep(batch, table, part, payload, exc)
 
     def _encode_slice(
         self, tables: Tables, payloads: dict[str, TablePayloads], spools: contextlib.ExitStack
@@ -302,10 +302,12 @@ class AdxSink:
             return self.max_raw_bytes
         return STREAMING_MAX_RAW_BYTES if self.mode == "streaming" else QUEUED_MAX_RAW_BYTES
 
-    def _keep(self, batch: BatchId, table: str, payload: Payload, exc: Exception) -> None:
+    def _keep(
+        self, batch: BatchId, table: str, part: int, payload: Payload, exc: Exception
+    ) -> None:
         self.kept.append(
             self.dead_letters.put(
-                batch, table, payload.body, payload.rows, str(exc), payload.creation_time
+                batch, table, payload.body, payload.rows, str(exc), payload.creation_time, part
             )
         )
 

@@ -80,9 +80,16 @@ class DeadLetterStore:
         rows: int,
         error: str,
         creation_time: str | None = None,
+        part: int = 0,
     ) -> str:
-        """Keep a table's rows; returns the blob name. TransientIngestError if storage fails."""
-        name = f"{batch.name}/{table}.jsonl.gz"
+        """Keep a table's rows; returns the blob name. TransientIngestError if storage fails.
+
+        ``part``: which of the table's payloads of the batch (a table's rows past the raw size
+        of one ingestion are split): the first is ``<Table>.jsonl.gz``, the next ones
+        ``<Table>.part-<n>.jsonl.gz``.
+        """
+        suffix = f".part-{part}" if part else ""
+        name = f"{batch.name}/{table}{suffix}.jsonl.gz"
         metadata = {"table": table, "rows": str(rows), "error": _ascii(error)}
         if creation_time:
             metadata["creationtime"] = creation_time

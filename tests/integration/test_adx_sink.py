@@ -394,3 +394,64 @@ def test_streaming_splits_a_large_batch_into_requests_under_the_limit(
     assert all(s <= 1024 or n == 1 for s, n in zip(sizes, rows_per_request, strict=True))
     rows = [orjson.loads(line) for p in posted for line in gzip.decompress(p.raw).splitlines()]
     assert rows == [dict(r) for r in result.rows]
+
+
+def _spooled_batch() -> list[EventInput]:
+    """Enough landing rows for several parts under a 4 KB limit."""
+    chat = load_fixture("chat_nonstream")
+    return [
+        EventInput(chat, EventMeta("3", 200 + i, str(i), "2024-09-30T12:35:00.0000000Z"))
+        for i in range(12)
+    ] + _events()
+
+
+def test_spooled_queued_parts_are_uploaded_kept_and_redriven_whole(clean: Azurite) -> None:
+    # Payloads in temporary files (past 512 bytes) and landing rows in parts under 4 KB raw, through
+    # the real queued client: each part is one blob and one message with its own size and time.
+    options = {"max_raw_bytes": 4096, "spool_bytes": 512}
+    with kusto_endpoint() as endpoint:
+        endpoint.answer = dm_answer(clean)
+        result = run_batch(
+            Pipeline(golden_settings()),
+            adx_sink(endpoint, clean, **options),
+            _spooled_batch(),
+            final_attempt=False,
+            keep_rows=True,
+        )
+    messages = queued(clean)
+    landing = [m for m in messages if m["TableName"] == "ApimLogsLanding"]
+    assert len(landing) > 2
+    rows: list[dict[str, Any]] = []
+    for message in landing:
+        blob = message["BlobPath"].split("/tempstorage/", 1)[1].split("?", 1)[0]
+        part = blob_rows(clean, "tempstorage", blob)
+        assert message["RawDataSize"] == sum(len(orjson.dumps(r)) + 1 for r in part) <= 4096
+        assert message["AdditionalProperties"]["creationTime"] == min(r["Timestamp"] for r in part)
+        rows += part
+    assert rows == [dict(r) for r in result.rows]
+
+    # The same batch refused for good: every part kept, intact; redrive sends each back whole.
+    forbidden = error_reply(403, "Forbidden", "not authorized", permanent=True)
+    with kusto_endpoint() as endpoint:
+        endpoint.answer = dm_answer(clean, [forbidden] * 100)
+        sink = adx_sink(endpoint, clean, **options)
+        run_batch(Pipeline(golden_settings()), sink, _spooled_batch(), final_attempt=False)
+    assert len(set(sink.kept)) == len(messages)  # every part of every table, each a blob
+    assert sink.kept[:2] == [
+        "partition-3/seq-100-211/ApimLogsLanding.jsonl.gz",
+        "partition-3/seq-100-211/ApimLogsLanding.part-1.jsonl.gz",
+    ]
+    kept_rows = [row for name in sink.kept for row in blob_rows(clean, DEAD_LETTERS, name)]
+    assert kept_rows == [dict(r) for r in result.rows] + [dict(r) for r in result.dead_letters]
+    with kusto_endpoint() as endpoint:
+        endpoint.answer = dm_answer(clean)
+        done, failed = adx.redrive(adx_sink(endpoint, clean, **options), lambda _: None)
+    assert (done, failed) == (len(sink.kept), 0)
+    again = [m for m in queued(clean) if m["TableName"] == "ApimLogsLanding"]
+
+    def described(messages: list[dict[str, Any]]) -> list[tuple[int, str]]:
+        return sorted(
+            (m["RawDataSize"], m["AdditionalProperties"]["creationTime"]) for m in messages
+        )
+
+    assert described(again) == described(landing)  # sizes measured as they streamed

@@ -129,9 +129,10 @@ class Keeping(DeadLetterStore):
         rows: int,
         error: str,
         creation_time: str | None = None,
+        part: int = 0,
     ) -> str:
         self.kept.append((table, payload.read(), rows, creation_time))
-        return f"{batch.name}/{table}.jsonl.gz"
+        return f"{batch.name}/{table}.{part}.jsonl.gz"
 
 
 def _sliced(
