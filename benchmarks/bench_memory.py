@@ -22,8 +22,8 @@ bodies (the Functions host hands the worker all of them at once), ``peak`` is th
 
 Not a test: numbers only. The cases but ``batch-gzip-tiny`` take two to four minutes on the 2-core
 development machine and need about 0.5 GB of free memory (the smallest-records batch);
-``batch-gzip-tiny`` takes some ten minutes more (12.8 million records through the core) and, before
-payloads were spooled to disk, about 1 GB. ``--cases`` picks some.
+``batch-gzip-tiny`` takes ten to fifteen minutes more (12.8 million records through the core) and
+about 0.5 GB of free temporary disk for its payloads. ``--cases`` picks some.
 
     python benchmarks/bench_memory.py [--cases batch-chat,batch-chat-full,batch-tiny,batch-gzip-tiny,
         bomb-8m,bomb-cap] [--events 256] [--json FILE]
@@ -196,7 +196,7 @@ def main() -> None:
         return
 
     print(
-        f"{'case':<16}{'events':>7}{'MB in':>7}{'records':>11}{'rows':>10}{'dead':>6}"
+        f"{'case':<16}{'events':>7}{'MB in':>7}{'records':>12}{'rows':>12}{'dead':>6}"
         f"{'seconds':>8}{'payloads':>9}{'payload MB':>11}{'base MB':>8}{'inputs MB':>10}"
         f"{'peak MB':>8}"
     )
@@ -210,8 +210,8 @@ def main() -> None:
         figures = json.loads(done.stdout.strip().splitlines()[-1])
         results.append(figures)
         print(
-            f"{case:<16}{figures['events']:>7}{figures['mb_in']:>7.2f}{figures['records']:>11,}"
-            f"{figures['rows']:>10,}{figures['dead_letters']:>6,}{figures['seconds']:>8.1f}"
+            f"{case:<16}{figures['events']:>7}{figures['mb_in']:>7.2f}{figures['records']:>12,}"
+            f"{figures['rows']:>12,}{figures['dead_letters']:>6,}{figures['seconds']:>8.1f}"
             f"{figures['payloads']:>9}{figures['payload_mb']:>11.1f}{figures['base_mb']:>8.0f}"
             f"{figures['inputs_mb']:>10.0f}{figures['peak_mb']:>8.0f}"
         )
