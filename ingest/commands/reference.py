@@ -57,7 +57,12 @@ class Reference:
 REFERENCES = {
     r.kind: r
     for r in (
-        Reference("teams", "Teams", required=("SubscriptionId", "Team"), key=("SubscriptionId",)),
+        Reference(
+            "teams",
+            "Teams",
+            required=("SubscriptionId", "Team"),
+            key=("SubscriptionId", "EffectiveFrom"),
+        ),
         Reference(
             "budgets",
             "Budgets",
