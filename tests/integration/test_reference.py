@@ -104,8 +104,8 @@ def test_the_command_line_replaces_a_local_table(tmp_path: Path) -> None:
     for _ in range(2):  # loading the same file again changes nothing
         run_ingest("reference", "load", "teams", str(SAMPLES["teams"]), "--db", str(db))
         store = LocalSink(db)
-        rows = store.query("Teams | order by SubscriptionId asc")
+        rows = store.query("Teams")
         store.close()
-        assert rows == sorted(
-            read_csv(REFERENCES["teams"], SAMPLES["teams"]), key=lambda r: r["SubscriptionId"]
-        )
+        assert sorted(rows, key=str) == sorted(
+            read_csv(REFERENCES["teams"], SAMPLES["teams"]), key=str
+        )  # two rows of one subscription: any order

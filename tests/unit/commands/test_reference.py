@@ -188,10 +188,10 @@ def test_the_local_store_replaces_the_whole_table(tmp_path: Path) -> None:
         sink.replace("Teams", [{"SubscriptionId": "sub-old", "Team": "Old", "CostCentre": ""}])
         rows = read_csv(reference, SAMPLES / "teams.sample.csv")
         sink.replace("Teams", local_rows(reference, rows))
-        got = sink.query("Teams | order by SubscriptionId asc")
+        got = sink.query("Teams")
     finally:
         sink.close()
-    assert got == sorted(rows, key=lambda r: r["SubscriptionId"])
+    assert sorted(got, key=str) == sorted(rows, key=str)
 
 
 def _ingest(*args: str) -> subprocess.CompletedProcess[str]:
@@ -248,3 +248,63 @@ def test_a_line_break_inside_a_quoted_value_is_refused_and_lines_stay_counted(
     message = _problems("teams", path)
     assert f"{path}:3: `Team` value `Two\nlines` holds a control character" in message
     assert f"{path}:4: `Team` is empty" in message
+
+
+# ---------------------------------------------------------------------------------------------
+# Teams: a subscription's team from a date on
+
+
+def test_teams_without_effective_from_load_as_before(tmp_path: Path) -> None:
+    path = _file(tmp_path, "SubscriptionId,Team,CostCentre\nsub-a,Alpha,CC-1\nsub-b,Beta,\n")
+    assert read_csv(REFERENCES["teams"], path) == [
+        {"SubscriptionId": "sub-a", "Team": "Alpha", "CostCentre": "CC-1", "EffectiveFrom": None},
+        {"SubscriptionId": "sub-b", "Team": "Beta", "CostCentre": "", "EffectiveFrom": None},
+    ]
+    # the same subscription twice, without dates, is two rows for one key
+    twice = _file(tmp_path, "SubscriptionId,Team\nsub-a,Alpha\nsub-a,Beta\n", name="twice.csv")
+    message = _problems("teams", twice)
+    assert f"{twice}:3: repeats line 2 (SubscriptionId = sub-a, EffectiveFrom = (empty))" in message
+
+
+def test_teams_take_one_row_per_subscription_and_effective_from(tmp_path: Path) -> None:
+    path = _file(
+        tmp_path,
+        "EffectiveFrom,SubscriptionId,Team,CostCentre\n"
+        ",sub-a,Alpha,CC-1\n"  # from the beginning
+        "2025-10-15,sub-a,Beta,CC-2\n"  # moved mid-October
+        "2025-11-01T09:00:00+01:00,sub-a,Gamma,\n",  # and again, in UTC
+    )
+    rows = read_csv(REFERENCES["teams"], path)
+    assert [(r["Team"], r["EffectiveFrom"]) for r in rows] == [
+        ("Alpha", None),
+        ("Beta", dt.datetime(2025, 10, 15)),
+        ("Gamma", dt.datetime(2025, 11, 1, 8)),
+    ]
+    assert set_or_replace(REFERENCES["teams"], rows) == (
+        ".set-or-replace Teams <|\n"
+        "datatable(SubscriptionId: string, Team: string, CostCentre: string, "
+        "EffectiveFrom: datetime) [\n"
+        '    "sub-a", "Alpha", "CC-1", datetime(null),\n'
+        '    "sub-a", "Beta", "CC-2", datetime(2025-10-15T00:00:00.000000Z),\n'
+        '    "sub-a", "Gamma", "", datetime(2025-11-01T08:00:00.000000Z)\n'
+        "]"
+    )
+    twice = _file(
+        tmp_path,
+        "SubscriptionId,Team,EffectiveFrom\nsub-a,Alpha,2025-10-15\nsub-a,Beta,2025-10-15T00:00\n",
+        name="twice.csv",
+    )
+    message = _problems("teams", twice)
+    assert (
+        f"{twice}:3: repeats line 2 (SubscriptionId = sub-a, EffectiveFrom = 2025-10-15 00:00:00)"
+    ) in message
+
+
+@pytest.mark.parametrize("value", ["15/10/2025", "2025-13-01", "yesterday"])
+def test_a_team_row_with_a_bad_date_is_refused(tmp_path: Path, value: str) -> None:
+    path = _file(tmp_path, f"SubscriptionId,Team,EffectiveFrom\nsub-a,Alpha,\nsub-a,Beta,{value}\n")
+    message = _problems("teams", path)
+    assert message.startswith(f"{path}: not loaded into Teams, 1 problem:")
+    assert (
+        f"{path}:3: `EffectiveFrom` value `{value}` is not an ISO 8601 date or time (2025-10-01)"
+    ) in message
