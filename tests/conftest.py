@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
 import subprocess
@@ -109,6 +110,21 @@ def run_case(case: str, settings: CoreSettings | None = None) -> BatchResult:
 FOLDER_MARKERS = {"unit": "unit", "contract": "contract"}
 """Tests in these folders get the marker without saying so; integration, e2e and infra test
 files declare theirs (``pytestmark``), and a test checks that they do."""
+
+
+def teams_during(
+    teams: list[dict[str, Any]], subscription: str, start: dt.datetime, end: dt.datetime
+) -> set[str]:
+    """The teams that Teams rows (as the store returns them) bill a subscription's calls to from
+    ``start`` to ``end``, by TeamCalls' rule worked out again: each row from its EffectiveFrom (the
+    subscription's earliest row: from the beginning) until the subscription's next row."""
+    rows = sorted(
+        (t for t in teams if t["SubscriptionId"] == subscription),
+        key=lambda t: t["EffectiveFrom"] or dt.datetime.min,
+    )
+    starts = [dt.datetime.min, *(r["EffectiveFrom"] for r in rows[1:])]
+    ends = [*starts[1:], dt.datetime.max]
+    return {r["Team"] for r, a, b in zip(rows, starts, ends, strict=True) if a < end and b > start}
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

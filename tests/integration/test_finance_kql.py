@@ -23,6 +23,7 @@ from ingest.config import CoreSettings
 from ingest.kql.scripts import KUSTO_DIR
 from ingest.sinks.local import kql
 from ingest.sinks.local.store import LocalSink
+from tests.conftest import teams_during
 
 pytestmark = pytest.mark.integration
 
@@ -151,10 +152,14 @@ def test_chargeback_names_teams_and_keeps_unmapped_subscriptions(billed: LocalSi
         (r["SubscriptionId"], r["Team"], r["CostCentre"])
         for r in billed.query("Chargeback(datetime(2025-10-01))")
     }
-    mapped = {
+    rows = read_csv(REFERENCES["teams"], SAMPLES / "teams.sample.csv")
+    october = (dt.datetime(2025, 10, 1), dt.datetime(2025, 11, 1))
+    mapped = {  # the sample's rows in effect in October (not its move of November)
         (r["SubscriptionId"], r["Team"], r["CostCentre"])
-        for r in read_csv(REFERENCES["teams"], SAMPLES / "teams.sample.csv")
+        for r in rows
+        if r["Team"] in teams_during(rows, r["SubscriptionId"], *october)
     }
+    assert len(mapped) < len(rows)
     assert mapped <= teams  # two subscriptions of Corporate Services, each on its own lines
     unmapped = {t for t in teams if t[0] not in {m[0] for m in mapped}}
     assert unmapped >= {("sub-unmapped", "sub-unmapped", ""), ("sub-data-science",) * 2 + ("",)}
@@ -182,6 +187,148 @@ def test_chargeback_prices_each_token_category(billed: LocalSink) -> None:
     )
     assert (unpriced["Calls"], unpriced["UnpricedCalls"], unpriced["InputTokens"]) == (1, 1, 1_000)
     assert unpriced["Currency"] in ("", None)
+
+
+# ---------------------------------------------------------------------------------------------
+# Teams over time: a subscription moved to another team
+
+OLD_TEAM_CALLS = """
+let teams = Teams
+    | where isnotempty(SubscriptionId)
+    | summarize arg_max(Team, CostCentre) by SubscriptionId
+    | project SubscriptionId, MappedTeam = Team, MappedCostCentre = CostCentre;
+LlmCalls(datetime(2025-09-01), datetime(2025-11-01))
+| join kind=leftouter teams on SubscriptionId
+| extend Team = iff(isempty(MappedTeam), SubscriptionId, MappedTeam),
+    CostCentre = iff(isempty(MappedTeam), "", MappedCostCentre)
+| project-away SubscriptionId1, MappedTeam, MappedCostCentre
+"""
+"""TeamCalls as it was before Teams had EffectiveFrom (one team per subscription, for ever)."""
+
+
+def test_a_file_without_effective_from_bills_exactly_as_before(
+    billed: LocalSink, tmp_path: Path
+) -> None:
+    undated = "SubscriptionId,Team,CostCentre\n" + "".join(
+        f"{r['SubscriptionId']},{r['Team']},{r['CostCentre']}\n"
+        for r in read_csv(REFERENCES["teams"], SAMPLES / "teams.sample.csv")
+        if r["EffectiveFrom"] is None
+    )
+    october = "Chargeback(datetime(2025-10-01))"
+    sample_bill = billed.query(october)
+    try:
+        _load(billed, "teams", _csv(tmp_path, "undated.csv", undated))
+        now = billed.query("TeamCalls(datetime(2025-09-01), datetime(2025-11-01))")
+        before = billed.query(OLD_TEAM_CALLS)
+        assert len(now) == len(before) > 100
+        assert sorted(now, key=str) == sorted(before, key=str)
+        assert billed.query(october) == sample_bill  # the sample's move is in November
+    finally:
+        _load(billed, "teams", SAMPLES / "teams.sample.csv")
+
+
+MOVES = (
+    "SubscriptionId,Team,CostCentre,EffectiveFrom\n"
+    "sub-m,Alpha,CC-1,\n"  # from the beginning
+    "sub-m,Beta,CC-2,2025-10-15T12:00:00\n"  # moved mid-October, at noon
+    "sub-late,Gamma,CC-3,2025-10-10\n"  # its earliest row: also its calls before it
+    "sub-late,Delta,CC-4,2025-11-01\n"
+)
+BEFORE_THE_MOVES = "SubscriptionId,Team,CostCentre\nsub-m,Alpha,CC-1\nsub-late,Gamma,CC-3\n"
+
+
+@pytest.fixture(scope="module")
+def moves(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalSink]:
+    folder = tmp_path_factory.mktemp("moves")
+    sink = LocalSink(folder / "store.duckdb")
+    sink.flush()
+    kql.insert_rows(
+        sink.con,
+        "LlmUsage",
+        [
+            _spend("sub-m", "2025-09-20T10:00:00Z", 1, 1.0),  # Alpha: the month closed before
+            _spend("sub-m", "2025-10-01T00:00:00Z", 2, 2.0),  # Alpha
+            _spend("sub-m", "2025-10-15T11:59:59Z", 3, 3.0, 1.0),  # Alpha: a second before
+            _spend("sub-m", "2025-10-15T12:00:00Z", 4, 4.0),  # Beta: at the move
+            _spend("sub-m", "2025-10-20T00:00:00Z", 5, 5.0, 0.5),  # Beta
+            _spend("sub-late", "2025-10-05T00:00:00Z", 6, 6.0),  # Gamma: before its first row
+            _spend("sub-late", "2025-10-12T00:00:00Z", 7, 7.0),  # Gamma
+            _spend("sub-late", "2025-11-02T00:00:00Z", 8, 8.0),  # Delta
+            _spend("sub-none", "2025-10-03T00:00:00Z", 9, 9.0),  # not in Teams: its own team
+            _call(10, "2025-10-16T00:00:00Z", "sub-m", "mystery-model", PromptTokens=10),  # Beta
+        ],
+    )
+    yield sink
+    sink.close()
+
+
+def _lines(sink: LocalSink, month: str) -> dict[tuple[str, str, str], tuple[int, int]]:
+    """(team, cost centre, subscription): (calls, cost in nano-units) of the month's bill."""
+    lines: dict[tuple[str, str, str], tuple[int, int]] = {}
+    for line in sink.query(f"Chargeback(datetime({month}))"):
+        key = (line["Team"], line["CostCentre"], line["SubscriptionId"])
+        calls, cost = lines.get(key, (0, 0))
+        lines[key] = (calls + line["Calls"], cost + _nanos(line["Cost"]))
+    return lines
+
+
+def _usd(usd: float) -> int:
+    return round(usd * NANO)
+
+
+def test_a_move_bills_each_call_to_the_team_of_its_time(moves: LocalSink, tmp_path: Path) -> None:
+    _load(moves, "teams", _csv(tmp_path, "before.csv", BEFORE_THE_MOVES))
+    september = _lines(moves, "2025-09-01")
+    assert september == {("Alpha", "CC-1", "sub-m"): (1, _usd(1.0))}
+    _load(moves, "teams", _csv(tmp_path, "moves.csv", MOVES))
+    assert _lines(moves, "2025-09-01") == september  # the closed month keeps its team
+    assert _lines(moves, "2025-10-01") == {
+        ("Alpha", "CC-1", "sub-m"): (2, _usd(2.0 + 3.0 + 1.0)),
+        ("Beta", "CC-2", "sub-m"): (3, _usd(4.0 + 5.0 + 0.5)),  # and the unpriced call
+        ("Gamma", "CC-3", "sub-late"): (2, _usd(6.0 + 7.0)),
+        ("sub-none", "", "sub-none"): (1, _usd(9.0)),
+    }
+    assert _lines(moves, "2025-11-01") == {("Delta", "CC-4", "sub-late"): (1, _usd(8.0))}
+    for month in ("2025-09-01", "2025-10-01", "2025-11-01"):
+        _reconciles(moves, month)
+
+
+def _reconciles(sink: LocalSink, month: str) -> None:
+    """The month's bill holds every call of UsageAndCost() once, and exactly its cost."""
+    (usage,) = sink.query(
+        f"UsageAndCost(startofmonth(datetime({month})), startofmonth(datetime({month}), 1))"
+        " | summarize Calls = sum(Calls), CostNanos = sum(tolong(round(Cost * 1000000000.0)))"
+    )
+    lines = _lines(sink, month).values()
+    assert sum(calls for calls, _ in lines) == usage["Calls"], month
+    assert sum(cost for _, cost in lines) == usage["CostNanos"], month
+
+
+def test_duplicate_team_rows_never_bill_a_call_twice(moves: LocalSink) -> None:
+    reference = REFERENCES["teams"]
+    rows = [  # as rows appended to Teams by hand could be: the loader refuses them
+        ("sub-m", "Alpha", "CC-1", None),
+        ("sub-m", "Alpha", "CC-1", None),  # the same row twice
+        ("sub-m", "Beta", "CC-2", dt.datetime(2025, 10, 15, 12)),
+        ("sub-m", "Zeta", "CC-9", dt.datetime(2025, 10, 15, 12)),  # the same key, another team
+        ("sub-late", "Gamma", "CC-3", None),
+        ("sub-late", "Gamma", "CC-3", None),
+    ]
+    names = ("SubscriptionId", "Team", "CostCentre", "EffectiveFrom")
+    moves.replace(
+        reference.table, local_rows(reference, [dict(zip(names, r, strict=True)) for r in rows])
+    )
+    calls = moves.query(
+        "TeamCalls(datetime(2025-09-01), datetime(2025-12-01)) | project CorrelationId, Team"
+    )
+    assert sorted(c["CorrelationId"] for c in calls) == sorted(f"c{i}" for i in range(1, 11))
+    teams = {c["CorrelationId"]: c["Team"] for c in calls}
+    assert {teams[c] for c in ("c1", "c2", "c3")} == {"Alpha"}
+    assert teams["c4"] in ("Beta", "Zeta")  # one of the two rows (arg_max: the larger Team)
+    assert {teams[c] for c in ("c4", "c5", "c10")} == {teams["c4"]}
+    assert {teams[c] for c in ("c6", "c7", "c8")} == {"Gamma"}
+    for month in ("2025-09-01", "2025-10-01", "2025-11-01"):
+        _reconciles(moves, month)
 
 
 # ---------------------------------------------------------------------------------------------
