@@ -61,6 +61,14 @@ def _csv(tmp: Path, name: str, text: str) -> Path:
     return path
 
 
+def _store(factory: pytest.TempPathFactory, name: str, calls: list[dict[str, Any]]) -> LocalSink:
+    """A new local store in a folder of its own, holding ``calls`` in LlmUsage."""
+    sink = LocalSink(factory.mktemp(name) / "store.duckdb")
+    sink.flush()
+    kql.insert_rows(sink.con, "LlmUsage", calls)
+    return sink
+
+
 # ---------------------------------------------------------------------------------------------
 # Chargeback
 
@@ -239,12 +247,9 @@ BEFORE_THE_MOVES = "SubscriptionId,Team,CostCentre\nsub-m,Alpha,CC-1\nsub-late,G
 
 @pytest.fixture(scope="module")
 def moves(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalSink]:
-    folder = tmp_path_factory.mktemp("moves")
-    sink = LocalSink(folder / "store.duckdb")
-    sink.flush()
-    kql.insert_rows(
-        sink.con,
-        "LlmUsage",
+    sink = _store(
+        tmp_path_factory,
+        "moves",
         [
             _spend("sub-m", "2025-09-20T10:00:00Z", 1, 1.0),  # Alpha: the month closed before
             _spend("sub-m", "2025-10-01T00:00:00Z", 2, 2.0),  # Alpha
@@ -354,12 +359,9 @@ def _spend(
 
 @pytest.fixture(scope="module")
 def budgets(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalSink]:
-    folder = tmp_path_factory.mktemp("budgets")
-    sink = LocalSink(folder / "store.duckdb")
-    sink.flush()
-    kql.insert_rows(
-        sink.con,
-        "LlmUsage",
+    sink = _store(
+        tmp_path_factory,
+        "budgets",
         [
             _spend("sub-a1", "2025-10-02T10:00:00Z", 1, 20.0),  # Alpha: 25 in two subscriptions
             _spend("sub-a2", "2025-10-05T10:00:00Z", 2, 0.0, 5.0),
@@ -372,7 +374,7 @@ def budgets(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalSink]:
             _call(9, "2025-10-08T00:00:00Z", "sub-c", "mystery-model", PromptTokens=10),
         ],
     )
-    tmp = folder
+    tmp = tmp_path_factory.mktemp("budget-files")
     teams = "SubscriptionId,Team,CostCentre\nsub-a1,Alpha,CC-1\nsub-a2,Alpha,CC-1\n"
     teams += "sub-b,Beta,CC-2\nsub-c,Gamma,\n"
     _load(sink, "teams", _csv(tmp, "teams.csv", teams))
