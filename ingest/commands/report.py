@@ -51,8 +51,9 @@ CALLS = "LlmCalls(_start, _end)"
 THROTTLING = "Throttling(_start, _end)"
 LATENCY = "Latency(_start, _end)"
 BUDGET = "BudgetStatus(asOf)"
+TEAM_RANGES = "TeamRanges()"
 CAPACITY = "CapacityUse(_start, _end)"
-STORED_FUNCTIONS = (CALLS, THROTTLING, LATENCY, BUDGET, CAPACITY)
+STORED_FUNCTIONS = (CALLS, THROTTLING, LATENCY, BUDGET, TEAM_RANGES, CAPACITY)
 """The stored functions (``kusto/60_functions.kql``, ``62_finance.kql``) the queries call, as they
 call them."""
 
@@ -103,11 +104,16 @@ QUERIES: dict[str, str] = {
     "| summarize DeadLetters = dcount(RecordId) by Reason, Hour = bin(Timestamp, 1h)\n"
     "| order by Reason asc",
     # Budget status, month to date at the end of the data in the period (its last call's hour):
-    # the same moment for every period that ends with the data. Per team, with the team's
-    # subscriptions (Teams, or the subscription itself when unmapped) for the team filter.
+    # the same moment for every period that ends with the data. Per team, with the subscriptions
+    # it paid for in that budget's month (TeamRanges() rows whose range meets the month; the
+    # subscription itself when unmapped) for the team filter.
     "budget": f"{PARAMETERS}let asOf = min_of(bin(toscalar({CALLS} | summarize max(Timestamp)), 1h)"
     " + 1h, _end);\n"
-    "let members = Teams | summarize Subscriptions = make_set(SubscriptionId) by Team"
+    "let monthStart = iff(asOf == startofmonth(asOf), startofmonth(asOf, -1),"
+    " startofmonth(asOf));\n"
+    f"let members = {TEAM_RANGES}"
+    " | where (isnull(TeamFrom) or TeamFrom < asOf) and (isnull(TeamTo) or TeamTo > monthStart)"
+    " | summarize Subscriptions = make_set(SubscriptionId) by Team"
     ' | extend Subscriptions = strcat_array(Subscriptions, ",");\n'
     f"{BUDGET}\n| join kind=leftouter members on Team\n"
     "| extend Subscriptions = iff(isempty(Subscriptions), Team, Subscriptions)\n"

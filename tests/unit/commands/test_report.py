@@ -320,3 +320,52 @@ def test_a_months_chargeback_as_csv(store: _Store, result: dict[str, Any]) -> No
     assert "== Chargeback of 2025-10 per team" in shown
     assert "== Budget status, month to date at 2025-10-02T08:00:00Z" in shown
     assert "== Capacity use per deployment and backend" in shown
+
+
+def test_the_budget_team_filter_follows_the_teams_that_paid_in_the_budget_month() -> None:
+    """The team filter shows a subscription under the teams its calls were billed to in the month
+    of the budget status, not under every team Teams ever listed it for (a subscription moved
+    away months ago, or moving next month, is not the other team's business this month)."""
+    con = kql.connect(":memory:")
+    try:
+        kql.insert_rows(
+            con,
+            "LlmUsage",
+            [
+                _call(1, T0, "team-a", "gpt-4o-2024-08-06", "gpt-4o"),
+                _call(2, T0 + dt.timedelta(hours=30), "team-a", "gpt-4o-2024-08-06", "gpt-4o"),
+            ],
+        )
+        kql.insert_rows(
+            con,
+            "Teams",
+            [  # team-a: Alpha, then Beta from September 20, Gamma mid-data, Delta next month
+                {"SubscriptionId": "team-a", "Team": "Alpha", "CostCentre": "1"},
+                {"SubscriptionId": "team-a", "Team": "Beta", "EffectiveFrom": "2025-09-20"},
+                {
+                    "SubscriptionId": "team-a",
+                    "Team": "Gamma",
+                    "EffectiveFrom": T0 + dt.timedelta(hours=12),
+                },
+                {"SubscriptionId": "team-a", "Team": "Delta", "EffectiveFrom": "2025-11-01"},
+            ],
+        )
+        budgets = [
+            {"Team": team, "MonthlyAmount": 100.0, "Currency": "USD"}
+            for team in ("Alpha", "Beta", "Gamma", "Delta")
+        ]
+        kql.insert_rows(con, "Budgets", budgets)
+        rows = kql.query(con, with_parameters(QUERIES["budget"], team='"team-a"'))
+        assert {r["AsOf"] for r in rows} == {dt.datetime(2025, 10, 2, 7)}
+        # Beta paid for the first call, Gamma for the second: both, and no other team
+        assert sorted(r["Team"] for r in rows) == ["Beta", "Gamma"]
+        every = kql.query(con, with_parameters(QUERIES["budget"]))
+        # the other teams keep their budget lines, with no subscription of this month
+        assert {r["Team"]: r["Subscriptions"] for r in every} == {
+            "Alpha": "Alpha",
+            "Beta": "team-a",
+            "Gamma": "team-a",
+            "Delta": "Delta",
+        }
+    finally:
+        con.close()
