@@ -234,6 +234,15 @@ def _shown(value: Any) -> str:
     return "(empty)" if value in ("", None) else str(value)
 
 
+def _utc_text(moment: dt.datetime) -> str:
+    """A naive UTC time as ISO 8601 text, its year in four digits.
+
+    ``%Y`` writes year 999 as ``999`` on Linux, which neither KQL nor the local store reads as a
+    date.
+    """
+    return f"{moment.isoformat(timespec='microseconds')}Z"
+
+
 def _literal(kind: str, value: Any) -> str:
     """A KQL literal of a column's type."""
     if value is None:
@@ -242,7 +251,7 @@ def _literal(kind: str, value: Any) -> str:
         escaped = str(value).replace("\\", "\\\\").replace('"', '\\"')
         return f'"{escaped}"'
     if kind == "datetime":
-        return f"datetime({value:%Y-%m-%dT%H:%M:%S.%f}Z)"
+        return f"datetime({_utc_text(value)})"
     if kind == "real":
         return repr(float(value))
     return str(int(value))
@@ -269,6 +278,6 @@ def local_rows(reference: Reference, rows: Sequence[Mapping[str, Any]]) -> list[
         local = dict(row)
         for name in times:
             if local[name] is not None:
-                local[name] = f"{local[name]:%Y-%m-%dT%H:%M:%S.%f}Z"
+                local[name] = _utc_text(local[name])
         out.append(local)
     return out

@@ -308,3 +308,27 @@ def test_a_team_row_with_a_bad_date_is_refused(tmp_path: Path, value: str) -> No
     assert (
         f"{path}:3: `EffectiveFrom` value `{value}` is not an ISO 8601 date or time (2025-10-01)"
     ) in message
+
+
+@pytest.mark.parametrize(
+    "day", ["0001-01-01", "0999-12-31T23:59:59.999999", "2025-10-01", "9999-12-31"]
+)
+def test_a_date_of_any_year_is_written_with_four_digits_and_read_back(
+    tmp_path: Path, day: str
+) -> None:
+    """A year before 1000 is written ``0999``, not ``999`` (which ``%Y`` gives on Linux, and which
+    neither KQL nor the local store reads as a date)."""
+    reference = REFERENCES["budgets"]
+    rows = read_csv(
+        reference, _file(tmp_path, f"Team,MonthlyAmount,Currency,EffectiveFrom\nA,1,USD,{day}\n")
+    )
+    moment = dt.datetime.fromisoformat(day)
+    literal = set_or_replace(reference, rows).splitlines()[2].split(", ")[-1]
+    assert literal == f"datetime({moment.isoformat(timespec='microseconds')}Z)"
+    sink = LocalSink(":memory:")
+    try:
+        sink.replace(reference.table, local_rows(reference, rows))
+        got = sink.query(reference.table)
+    finally:
+        sink.close()
+    assert [row["EffectiveFrom"] for row in got] == [moment]
