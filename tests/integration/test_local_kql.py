@@ -208,6 +208,9 @@ def _call(name: str, params: str) -> str:
 def test_every_declared_function_runs_locally() -> None:
     con = kusto_local.connect()
     _ingest(con, _landing(*CASES))
+    # A team mapping, so that the functions of the reference tables (TeamRanges) have rows too.
+    team = {"SubscriptionId": "sub-1", "Team": "Finance", "CostCentre": "CC-1"}
+    kusto_local.insert_rows(con, "Teams", [team])
     for name, function in functions(load_statements()).items():
         rows = kusto_local.query(con, _call(name, function.params))
         # The landing table is empty once ingested (retention 0); these cases have no dead letter.
