@@ -192,7 +192,7 @@ def test_the_batch_path_holds_a_slice_of_rows_not_the_batch(
     try:
         Pipeline(golden_settings()).process(events)
         _, whole = tracemalloc.get_traced_memory()
-        gc.collect()  # the core's salvage path leaves cycles (a traceback's frames) to collect
+        gc.collect()  # what the first run left for a collection is not the second run's
         tracemalloc.reset_peak()
         counts = _run(Recording(), events).counts()
         _, sliced = tracemalloc.get_traced_memory()
@@ -406,7 +406,7 @@ def test_the_batch_holds_its_compressed_payloads_on_disk_not_in_memory() -> None
 
         def ingest(self, table: str, payload: Payload, batch: BatchId | None = None) -> None:
             if self.held is None:  # the landing rows' payload, read by nobody yet
-                gc.collect()  # the core's salvage path leaves cycles (a traceback's frames)
+                gc.collect()  # garbage awaiting a collection is not held
                 self.held = (tracemalloc.get_traced_memory()[0] - baseline, payload.size)
 
     def held(spool_bytes: int) -> tuple[int, int]:
