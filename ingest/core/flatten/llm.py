@@ -34,15 +34,6 @@ _LLM_LOG = UsageSource.LLM_LOG
 """An enum member read once (reading one from its class is slow on a hot path)."""
 
 
-_STRINGS = (
-    ("CorrelationId", "correlationId"),
-    ("RequestId", "requestId"),
-    ("DeploymentName", "deploymentName"),
-    ("ModelName", "modelName"),
-    ("ApiVersion", "apiVersion"),
-)
-"""GatewayLlmLogs string columns read as they are, and their (camelCase) field names."""
-
 _TOKENS = (
     "promptTokens",
     "completionTokens",
@@ -68,10 +59,21 @@ def flatten_llm(f: Fields, fmt: SourceFormat, finisher: Finisher) -> LandingRow 
     row["Timestamp"] = timestamp
     row["Category"] = GATEWAY_LLM_LOGS
     row["SourceFormat"] = FORMAT_VALUES[fmt]
-    for column, key in _STRINGS:
-        value = get(key)
-        if value is not None:
-            row[column] = value if value.__class__ is str else to_str(value)  # type: ignore[literal-required]
+    value = get("correlationId")
+    if value is not None:
+        row["CorrelationId"] = value if value.__class__ is str else to_str(value)
+    value = get("requestId")
+    if value is not None:
+        row["RequestId"] = value if value.__class__ is str else to_str(value)
+    value = get("deploymentName")
+    if value is not None:
+        row["DeploymentName"] = value if value.__class__ is str else to_str(value)
+    value = get("modelName")
+    if value is not None:
+        row["ModelName"] = value if value.__class__ is str else to_str(value)
+    value = get("apiVersion")
+    if value is not None:
+        row["ApiVersion"] = value if value.__class__ is str else to_str(value)
     sequence = get("sequenceNumber")
     if sequence is not None and (
         sequence.__class__ is not int or not INT_MIN <= sequence <= INT_MAX
@@ -93,13 +95,31 @@ def flatten_llm(f: Fields, fmt: SourceFormat, finisher: Finisher) -> LandingRow 
     if streaming is not None and streaming.__class__ is not bool:
         streaming = to_bool(streaming, "isStreamCompletion")
     row["IsStreaming"] = streaming
-    counts = [get(key) for key in _TOKENS]
-    if "cachedTokens" not in f:
-        counts[3] = get("promptCachedTokens")
-    for index, value in enumerate(counts):
-        if value is not None and (value.__class__ is not int or not LONG_MIN <= value <= LONG_MAX):
-            counts[index] = to_int(value, _TOKENS[index])
-    usage = Usage(*counts)
+    prompt = get("promptTokens")
+    completion = get("completionTokens")
+    total = get("totalTokens")
+    cached = get("cachedTokens") if "cachedTokens" in f else get("promptCachedTokens")
+    reasoning = get("reasoningTokens")
+    write = get("cacheWriteTokens")
+    if (
+        prompt.__class__ is not int
+        or completion.__class__ is not int
+        or total.__class__ is not int
+        or cached is not None
+        or reasoning is not None
+        or write is not None
+        or not LONG_MIN <= prompt <= LONG_MAX
+        or not LONG_MIN <= completion <= LONG_MAX
+        or not LONG_MIN <= total <= LONG_MAX
+    ):  # not the common case of three counts that fit and no other: each one is checked
+        counts = [prompt, completion, total, cached, reasoning, write]
+        for index, value in enumerate(counts):
+            if value is not None and (
+                value.__class__ is not int or not LONG_MIN <= value <= LONG_MAX
+            ):
+                counts[index] = to_int(value, _TOKENS[index])
+        prompt, completion, total, cached, reasoning, write = counts
+    usage = Usage(prompt, completion, total, cached, reasoning, write)
     if (usage.cached or usage.cache_write) and is_anthropic(
         row["ModelName"], row["DeploymentName"]
     ):
