@@ -40,6 +40,8 @@ KNOWN_FIELDS = (
 """Every field the diagnostic readers look up, in the camelCase the Event Hub stream uses."""
 
 _CANONICAL = {name.lower(): name for name in KNOWN_FIELDS}
+CAMEL_FIELDS = frozenset(name for name in KNOWN_FIELDS if name[:1].islower())
+"""Known names that start with a lower-case letter: a set lookup tells the first key's case."""
 
 _DIAGNOSTICS = SourceFormat.DIAGNOSTICS
 """An enum member read once (reading one from its class is slow on a hot path)."""
@@ -64,9 +66,9 @@ def _canonical(obj: dict[str, Any], into: dict[str, Any]) -> None:
 def record_fields(record: dict[str, Any]) -> tuple[Fields, SourceFormat]:
     """The merged fields of a record, keyed by camelCase names, and the shape it came in."""
     properties = record.get("properties")
-    if "time" in record and isinstance(properties, dict):
+    if "time" in record and isinstance(properties, dict):  # Flattener.flatten repeats this inline
         for key in properties:  # camelCase when the first key is (an empty dict counts as such)
-            camel = isinstance(key, str) and key[:1].islower()
+            camel = key in CAMEL_FIELDS or (isinstance(key, str) and key[:1].islower())
             break
         else:
             camel = True
