@@ -5,11 +5,12 @@ embeddings cut at 8192 bytes, streamed SSE bodies, APIM and backend 429s, Gatewa
 times, in the same run:
   * the baseline: ``orjson.loads`` of every event body and of every nested body string in it;
   * the core: ``Pipeline.process`` on the same events, with text capture off and redacted.
-Each run is timed ``--repeat`` times in interleaved rounds (baseline, none, redacted, then again),
-and its best time kept. Prints records/s, MB/s and the ratio core/baseline (target: >= 0.5). Not a
-test: numbers only.
+The corpus is cut into ``--slices`` parts; each round times the three runs on one part after
+the other (baseline, none, redacted, then the next part), and each run keeps its best time per
+part over ``--repeat`` rounds; a run's time is the sum of its bests. Prints records/s, MB/s and the
+ratio core/baseline (target: >= 0.5). Not a test: numbers only.
 
-    python benchmarks/bench_core.py [--events 4000] [--repeat 5]
+    python benchmarks/bench_core.py [--events 4000] [--repeat 7] [--slices 40]
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import argparse
 import random
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -187,25 +189,30 @@ def baseline(bodies: list[bytes]) -> int:
     return records
 
 
-def timed(fn: Any) -> tuple[float, Any]:
-    start = time.perf_counter()
-    value = fn()
-    return time.perf_counter() - start, value
+def sliced_best(
+    repeat: int, runs: dict[str, Callable[[int], Any]], slices: int
+) -> dict[str, float]:
+    """Each run's time: the sum over the corpus's slices of its best time on each slice.
 
-
-def interleaved_best(repeat: int, runs: dict[str, Any]) -> dict[str, tuple[float, Any]]:
-    """The best time of each run over ``repeat`` rounds, one run of each per round.
-
-    Rounds rather than each run's repeats in a row: a shared machine's speed drifts by tens of
-    percent over a few seconds, and a ratio of two bests taken minutes apart measures the drift.
+    A shared machine's speed drifts by tens of percent within seconds. Timing whole runs in turn
+    compares one run's quiet moment with another's busy one; timing the runs on the same slice
+    one after the other (tens of milliseconds apart) compares them under the same load, and the
+    best of several rounds per slice leaves out the moments when the machine was busy for all.
     """
-    best: dict[str, tuple[float, Any]] = {}
+    best: list[dict[str, float]] = [{} for _ in range(slices)]
     for _ in range(repeat):
-        for name, fn in runs.items():
-            seconds, value = timed(fn)
-            if name not in best or seconds < best[name][0]:
-                best[name] = (seconds, value)
-    return best
+        for index in range(slices):
+            for name, fn in runs.items():
+                start = time.perf_counter()
+                fn(index)
+                seconds = time.perf_counter() - start
+                if seconds < best[index].get(name, float("inf")):
+                    best[index][name] = seconds
+    return {name: sum(part[name] for part in best) for name in runs}
+
+
+def _processing(pipeline: Pipeline, parts: list[list[EventInput]]) -> Callable[[int], Any]:
+    return lambda index: pipeline.process(parts[index])
 
 
 def main() -> None:
@@ -213,24 +220,36 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--events", type=int, default=4000)
-    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--repeat", type=int, default=7)
+    parser.add_argument("--slices", type=int, default=40)
     args = parser.parse_args()
 
     bodies = make_corpus(args.events)
     megabytes = sum(map(len, bodies)) / 1e6
     events = [EventInput(b) for b in bodies]
-    runs: dict[str, Any] = {"baseline": lambda: baseline(bodies)}
-    for mode in (CaptureMode.NONE, CaptureMode.REDACTED):
-        pipeline = Pipeline(CoreSettings(capture_text=mode))
-        runs[mode.value] = lambda p=pipeline: p.process(events)
-    best = interleaved_best(args.repeat, runs)
-    base_s, records = best.pop("baseline")
-    print(f"corpus: {len(bodies)} events, {records} records, {megabytes:.1f} MB")
+    size = -(-len(bodies) // args.slices)
+    parts = [(bodies[i : i + size], events[i : i + size]) for i in range(0, len(bodies), size)]
+    pipelines = {
+        mode.value: Pipeline(CoreSettings(capture_text=mode))
+        for mode in (CaptureMode.NONE, CaptureMode.REDACTED)
+    }
+    records = baseline(bodies)
+    for pipeline in pipelines.values():  # every record a row or a dead letter, counts reconciled
+        result = pipeline.process(events)
+        assert result.counts().reconciles and result.records == records
+    runs: dict[str, Callable[[int], Any]] = {"baseline": lambda i: baseline(parts[i][0])}
+    for name, pipeline in pipelines.items():
+        runs[name] = _processing(pipeline, [events for _, events in parts])
+    best = sliced_best(args.repeat, runs, len(parts))
+    base_s = best.pop("baseline")
+    print(
+        f"corpus: {len(bodies)} events, {records} records, {megabytes:.1f} MB "
+        f"({len(parts)} slices, best of {args.repeat} rounds each)"
+    )
     print(
         f"{'baseline orjson.loads':<28} {records / base_s:>10,.0f} records/s {megabytes / base_s:>8.1f} MB/s"
     )
-    for mode_value, (core_s, result) in best.items():
-        assert result.counts().reconciles and result.records == records
+    for mode_value, core_s in best.items():
         print(
             f"{'core, CAPTURE_TEXT=' + mode_value:<28} {records / core_s:>10,.0f} records/s "
             f"{megabytes / core_s:>8.1f} MB/s  ratio {base_s / core_s:.2f} of baseline"
