@@ -11,6 +11,7 @@ Two layers:
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Iterable
 
 from ingest.config import CaptureMode
 
@@ -67,6 +68,15 @@ _HEX_KEY = re.compile(r"(?<![0-9A-Za-z])[0-9a-fA-F]{32}(?![0-9A-Za-z])")
 
 _KV_NAME_ENDS = frozenset(name[-1] for name in _KV_NAMES)
 """The last letters of the names: a separator after any other character needs no closer look."""
+_KV_BEFORE_SEP = frozenset(
+    {
+        *_KV_NAME_ENDS,
+        *(end.upper() for end in _KV_NAME_ENDS),
+        *(char for char in map(chr, range(128)) if char.isspace()),
+    }
+)
+"""What may stand right before a separator that follows a name: its last letter in either case,
+or an ASCII blank (a blank outside ASCII is asked ``isspace``)."""
 
 
 def _mask_key_values(text: str) -> str:
@@ -87,10 +97,11 @@ def _mask_key_values(text: str) -> str:
         if at < last:
             continue
         # The name check below lower-cases the text before the separator, blanks stripped; it
-        # can only match if that text ends with one of these letters (str.lower() maps one
-        # character to one, except the dotted capital I, whose two end in a combining dot).
+        # can only match if the character before the separator is a blank or lower-cases to
+        # the last letter of a name: only that letter in either case does (outside ASCII only
+        # the dotted capital I and the Kelvin sign lower-case to ASCII letters, "i" and "k").
         before_sep = text[at - 1 : at]
-        if before_sep.lower() not in _KV_NAME_ENDS and not before_sep.isspace():
+        if before_sep not in _KV_BEFORE_SEP and (before_sep.isascii() or not before_sep.isspace()):
             continue
         head = text[max(0, at - 40) : at].rstrip().lower()
         if not head.endswith(_KV_NAMES):
@@ -126,7 +137,11 @@ _ESCAPED_JSON_SECRET_FIELD = re.compile(
 )
 """The same field inside JSON that is itself a JSON string (a logged body in a record):
 ``{\\"apiKey\\": \\"...\\"}``."""
-_JSON_NAME_PARTS = ("key", "token", "secret", "password", "authorization", "jwt")
+_JSON_FIELD_SHAPE = re.compile(r'"[\w-]*\\?"\s*:\s*\\?"')
+"""What both JSON field patterns hold: a quoted name of word characters and ``-`` (every name
+they take is spelled with those), a colon, and the opening quote of the value, each quote maybe
+escaped. Led by a literal ``"``, it is searched by a tight loop over the text."""
+_JSON_NAME_PARTS = (b"key", b"token", b"secret", b"password", b"authorization", b"jwt")
 """Every name the JSON field pattern takes holds one of these, lower-cased."""
 
 _URL_SECRET_PARAM = re.compile(
@@ -142,7 +157,7 @@ _PHONE = re.compile(
 )
 _CASE_TRAPS = ("\u0130", "\u0131", "\u017f", "\u212a")
 """The only characters besides ASCII letters that a case-insensitive pattern matches to an ASCII
-letter (dotted and dotless i, long s, Kelvin sign): a pre-screen on ``str.lower()`` misses them."""
+letter (dotted and dotless i, long s, Kelvin sign): a pre-screen on lower-cased text misses them."""
 
 
 def _has_case_trap(text: str) -> bool:
@@ -157,60 +172,135 @@ _TOKEN_FORMATS = re.compile(
     r"xox[abprs]-[A-Za-z0-9-]{10,}|AIza[0-9A-Za-z_-]{35})"
 )
 
+_SCHEMES = (re.compile(r"b[eEaA](?i:[as][ri][ec])"), re.compile(r"B[eEaA](?i:[as][ri][ec])"))
+"""Where ``(?i:bearer|basic)`` may start: ``b`` or ``B``, then the next four letters of either
+word, by position.
+
+``(?i)`` takes only ``b`` and ``B`` for ``b``, and only ``e``, ``E``, ``a``, ``A`` for ``e`` and
+``a``; the last three letters keep ``(?i)``, which also takes the long s and the dotless and
+dotted i. Led by a literal, each pattern is searched by a tight loop over the text: no
+lower-cased copy, no per-position attempt."""
+
 _ALNUM_RUN_MAP = bytes(
     0x61 if chr(byte).isascii() and chr(byte).isalnum() else 0x20 for byte in range(256)
 )
-"""Each byte of an ASCII letter or digit to ``a``, any other byte to a space. An Azure AI key is a
-run of 84 of them, a hex key a run of 32 (then of hex digits: ``_HEX_RUN_MAP``). UTF-8 keeps
-ASCII bytes out of the encoding of any other character, so a run in the bytes is a run in the
-text. Searched for a run of ``a`` that long, a text of short words is passed over in long
-strides."""
-_HEX_RUN_MAP = bytes(0x61 if byte in b"0123456789abcdefABCDEF" else 0x20 for byte in range(256))
-"""Each byte of a hex digit to ``a``, any other byte to a space."""
-_RUN_32, _RUN_84 = b"a" * 32, b"a" * 84
+"""Each byte of an ASCII letter or digit to ``a``, any other byte to a space. UTF-8 keeps ASCII
+bytes out of the encoding of any other character, so a run of ``a`` is a run of ASCII letters and
+digits in the text, and the bytes either side of it are spaces: another character, or the spaces
+``_runs`` adds at both ends."""
+_HEX_RUN_MAP = bytes(
+    0x68
+    if byte in b"0123456789abcdefABCDEF"
+    else 0x67
+    if chr(byte).isascii() and chr(byte).isalnum()
+    else 0x20
+    for byte in range(256)
+)
+"""Each byte of a hex digit to ``h``, of any other ASCII letter to ``g``, any other byte to a
+space."""
+_LONG_RUN = b"a" * 32 + b" "
+"""At least 32 letters and digits, then the space every run ends with: where a hex key (32) or an
+Azure AI key (84) may be. A needle of one repeated byte gives the search no skip; this one ends
+with its only space, so each time a space under that last byte ends no such run, the search moves
+on by the needle's whole length."""
+_AZURE_RUN = b" " + b"a" * 84 + b" "
+"""A run of exactly 84, as ``_ALWAYS_MASKED_TOKENS`` takes it (neither side a letter or digit)."""
+_HEX_RUN = b" " + b"h" * 32 + b" "
+"""32 hex digits with neither side a letter or digit: exactly what ``_HEX_KEY`` matches."""
 
 
-def _runs(text: str, table: bytes = _ALNUM_RUN_MAP) -> bytes:
-    """``text`` mapped by ``table``, one byte per UTF-8 byte (lone surrogates included)."""
-    return text.encode("utf-8", "surrogatepass").translate(table)
+def _runs(text: str, table: bytes = _ALNUM_RUN_MAP) -> bytearray:
+    """``text`` mapped by ``table``, one byte per UTF-8 byte (lone surrogates included).
+
+    A ``bytearray``: its ``translate`` skips the check ``bytes.translate`` makes for an unchanged
+    result.
+    """
+    return bytearray(f" {text} ", "utf-8", "surrogatepass").translate(table)
+
+
+def _may_name_a_secret_field(text: str) -> bool:
+    """Whether a name the JSON field patterns take may be in ``text``: one of its parts is.
+
+    The parts are looked for in the UTF-8 bytes with ASCII letters lower-cased (``bytes.lower``,
+    one cheap pass even over non-ASCII text). No character outside ASCII lower-cases to an ASCII
+    letter but two case traps, so without those a part is there exactly when it is in
+    ``text.lower()``.
+    """
+    if _has_case_trap(text):
+        return True
+    find = text.encode("utf-8", "surrogatepass").lower().find
+    return any(find(part) >= 0 for part in _JSON_NAME_PARTS)
+
+
+def _sub_at(
+    pattern: re.Pattern[str], text: str, starts: Iterable[int], repl: Callable[[re.Match[str]], str]
+) -> str:
+    """``pattern.sub(repl, text)`` for a pattern that can match only at ``starts`` (ascending).
+
+    The substitution tries every position from the end of its last match on; trying only the
+    positions where a match can start, in the same order and from the same ends, finds the same
+    matches. ``match(text, start)`` sees the text before ``start``, so look-behinds read what
+    they read in the full scan.
+    """
+    out: list[str] = []
+    last = 0
+    for start in starts:
+        found = pattern.match(text, start) if start >= last else None
+        if found is not None:
+            out.append(text[last:start])
+            out.append(repl(found))
+            last = found.end()
+    if not out:
+        return text
+    out.append(text[last:])
+    return "".join(out)
+
+
+def _mask_schemes(text: str) -> str:
+    """``_BEARER.sub`` over the text, the pattern tried only where ``_SCHEMES`` find a start.
+
+    Their matches are five letters with no ``b`` or ``B`` after the first, so no scheme starts
+    inside one: iterating over them finds every start.
+    """
+    starts = sorted(found.start() for scheme in _SCHEMES for found in scheme.finditer(text))
+    return _sub_at(_BEARER, text, starts, lambda m: m.group("scheme") + MASK)
 
 
 def mask_secrets(text: str) -> str:
     """Mask credentials in free text (always applied, in every capture mode).
 
     Each pattern runs only if a cheap check on the text it would scan says it may match: a
-    character or literal it needs (``"`` and part of a name, ``:`` or ``=``, ``eyJ``, ``sk-``),
-    or a run of letters and digits as long as its match, all found by C string methods
-    (``in``, ``str.find``, ``bytes.translate``) or a pattern led by a literal. A case-insensitive
-    pattern also runs when the text holds a letter that only it takes for ASCII.
+    character or literal it needs (``"``, ``:``, ``=``, ``eyJ``, ``sk-``), part of a name, a
+    pattern led by a literal, or a run of letters and digits as long as its match, all found by C
+    string methods (``in``, ``str.find``, ``bytearray.translate``) or ``re`` patterns that skip
+    along a literal. A case-insensitive pre-screen also passes when the text holds a letter that
+    only the pattern takes for ASCII.
     """
     if not text:
         return text
-    lowered = text.lower()
-    if '"' in text and (any(part in lowered for part in _JSON_NAME_PARTS) or _has_case_trap(text)):
-        masked = _JSON_SECRET_FIELD.sub(lambda m: m.group("name") + f'"{MASK}"', text)
-        if '\\"' in masked:
-            masked = _ESCAPED_JSON_SECRET_FIELD.sub(
-                lambda m: m.group("name") + f'\\"{MASK}\\"', masked
-            )
-        if masked != text:
-            text, lowered = masked, masked.lower()
+    if (
+        '"' in text
+        and ":" in text
+        and _JSON_FIELD_SHAPE.search(text) is not None
+        and _may_name_a_secret_field(text)
+    ):
+        text = _JSON_SECRET_FIELD.sub(lambda m: m.group("name") + f'"{MASK}"', text)
+        if '\\"' in text:
+            text = _ESCAPED_JSON_SECRET_FIELD.sub(lambda m: m.group("name") + f'\\"{MASK}\\"', text)
     if ":" in text or "=" in text:
-        masked = _mask_key_values(text)
-        if masked is not text:
-            text, lowered = masked, masked.lower()
-    if "bearer" in lowered or "basic" in lowered or _has_case_trap(text):
-        text = _BEARER.sub(lambda m: m.group("scheme") + MASK, text)
+        text = _mask_key_values(text)
+    lower, upper = _SCHEMES
+    if ("b" in text and lower.search(text)) or ("B" in text and upper.search(text)):
+        text = _mask_schemes(text)
     if "J" in text and "eyJ" in text:  # a one-character test runs at memchr pace
         text = _JWT.sub(MASK, text)
-    runs = _runs(text) if len(text) >= 32 else b""
-    long_run = _RUN_32 in runs  # without one, neither a hex key nor an Azure AI key (84)
-    if ("-" in text and "sk-" in text) or (long_run and _RUN_84 in runs):
+    long_run = len(text) >= 32 and _runs(text).find(_LONG_RUN) >= 0
+    if ("-" in text and "sk-" in text) or (long_run and _runs(text).find(_AZURE_RUN) >= 0):
         masked = _ALWAYS_MASKED_TOKENS.sub(MASK, text)
         if masked != text:
             text = masked
-            long_run = _RUN_32 in _runs(text)
-    if long_run and _RUN_32 in _runs(text, _HEX_RUN_MAP):
+            long_run = _runs(text).find(_LONG_RUN) >= 0
+    if long_run and _runs(text, _HEX_RUN_MAP).find(_HEX_RUN) >= 0:
         text = _HEX_KEY.sub(MASK, text)
     return text
 
@@ -230,10 +320,8 @@ def redact(text: str) -> str:
     if _may_hold_token_format(text):
         text = _TOKEN_FORMATS.sub("[SECRET]", text)
     if "@" in text:
-        text = _EMAIL.sub("[EMAIL]", text)
-    if _may_hold_digits(text) and _HAS_DIGIT_RUN.search(text):
-        text = _PHONE.sub("[PHONE]", text)
-    return text
+        text = _mask_emails(text)
+    return _mask_phones(text)
 
 
 def _may_hold_token_format(text: str) -> bool:
@@ -249,25 +337,102 @@ def _may_hold_token_format(text: str) -> bool:
     )
 
 
-def _may_hold_digits(text: str) -> bool:
-    r"""Whether ``\d`` (any Unicode digit) may match: not in an ASCII text without ``0``-``9``.
+_EMAIL_LOCAL = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._%+-"
+"""The characters of the part of an address before the ``@`` (``_EMAIL``'s first class)."""
 
-    Ten ``in`` tests are ten ``memchr`` calls, cheaper than any pattern or loop over the text.
+
+def _mask_emails(text: str) -> str:
+    """``_EMAIL.sub("[EMAIL]", text)``, with the pattern tried once per ``@``.
+
+    A match is a run of ``_EMAIL_LOCAL`` characters right before an ``@``, then a domain. From
+    any point of that run the pattern takes the rest of the run, the same ``@`` (not in the run's
+    class) and the same domain, so it matches from every point or from none. The substitution,
+    scanning on from where its last match ended, matches first at the run's start, or at that end
+    if it falls inside the run; nowhere else can a match start. So that point is found for the
+    next ``@`` (``str.rstrip`` walks back over the run) and the pattern tried there alone.
     """
-    if not text.isascii():
-        return True
-    return (
-        "0" in text
-        or "1" in text
-        or "2" in text
-        or "3" in text
-        or "4" in text
-        or "5" in text
-        or "6" in text
-        or "7" in text
-        or "8" in text
-        or "9" in text
-    )
+    out: list[str] = []
+    last = scan = 0
+    find = text.find
+    at = find("@")
+    while at >= 0:
+        head = text[scan:at]
+        start = at - (len(head) - len(head.rstrip(_EMAIL_LOCAL)))
+        address = _EMAIL.match(text, start) if start < at else None
+        if address is None:
+            scan = at + 1
+        else:
+            out.append(text[last:start])
+            out.append("[EMAIL]")
+            last = scan = address.end()
+        at = find("@", scan)
+    if not out:
+        return text
+    out.append(text[last:])
+    return "".join(out)
+
+
+def _phone_class(char: str) -> str:
+    """What ``char`` is to ``_PHONE``, as ``re`` reads it.
+
+    ``d`` a digit, ``s`` a separator (a blank, ``.`` or ``-``), ``(``, ``)`` and ``+`` themselves,
+    ``x`` anything else.
+    """
+    if re.fullmatch(r"\d", char):
+        return "d"
+    if re.fullmatch(r"[\s.-]", char):
+        return "s"
+    return char if char in "()+" else "x"
+
+
+_PHONE_CLASS_MAP = "".join(_phone_class(chr(byte)) for byte in range(128)).encode() + b"x" * 128
+"""Each ASCII character to its class (``_phone_class``): a table for ``bytes.translate``."""
+_PHONE_SHAPES = (b"+d", b"dddsdddsdddd", b"ddd)sdddsdddd")
+"""What every ``_PHONE`` match starts with, in classes: ``+`` then a digit (the international
+form), or, at the match's start or right after its ``(``, three digits, an optional ``)``, a
+separator, three digits, a separator and four digits."""
+_NON_ASCII_DIGIT_OR_BLANK = re.compile(r"[^\x00-\x7f](?<=[\d\s])")
+"""A character outside ASCII that ``_PHONE`` takes for a digit or a separator."""
+
+
+def _mask_phones(text: str) -> str:
+    r"""``_PHONE.sub("[PHONE]", text)``, with the pattern tried only where a match can start.
+
+    The text is mapped to classes, one byte per character, and searched for ``_PHONE_SHAPES``;
+    the pattern is tried only where one starts, or at the ``(`` before one. In ASCII text ``\d``
+    is ``0``-``9``, and ten ``memchr`` calls rule most texts out first. Other text is encoded
+    with ``?`` for each character outside ASCII, which is right unless one of them is a Unicode
+    digit or blank: then the whole pattern runs.
+    """
+    if text.isascii():
+        if not (
+            "0" in text
+            or "1" in text
+            or "2" in text
+            or "3" in text
+            or "4" in text
+            or "5" in text
+            or "6" in text
+            or "7" in text
+            or "8" in text
+            or "9" in text
+        ):
+            return text
+    elif _HAS_DIGIT_RUN.search(text) is None:
+        return text
+    elif _NON_ASCII_DIGIT_OR_BLANK.search(text) is not None:
+        return _PHONE.sub("[PHONE]", text)
+    classes = bytearray(text, "ascii", "replace").translate(_PHONE_CLASS_MAP)
+    find = classes.find
+    starts = set()
+    for shape in _PHONE_SHAPES:
+        at = find(shape)
+        while at >= 0:
+            starts.add(at)
+            if at and classes[at - 1] == 0x28:  # (
+                starts.add(at - 1)
+            at = find(shape, at + 1)
+    return _sub_at(_PHONE, text, sorted(starts), lambda m: "[PHONE]")
 
 
 def scrub_url(url: str) -> str:
