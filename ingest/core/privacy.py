@@ -294,8 +294,9 @@ def mask_secrets(text: str) -> str:
         text = _mask_schemes(text)
     if "J" in text and "eyJ" in text:  # a one-character test runs at memchr pace
         text = _JWT.sub(MASK, text)
-    long_run = len(text) >= 32 and _runs(text).find(_LONG_RUN) >= 0
-    if ("-" in text and "sk-" in text) or (long_run and _runs(text).find(_AZURE_RUN) >= 0):
+    runs = _runs(text) if len(text) >= 32 else bytearray()
+    long_run = runs.find(_LONG_RUN) >= 0  # without one, neither a hex key nor an Azure AI key
+    if ("-" in text and "sk-" in text) or (long_run and runs.find(_AZURE_RUN) >= 0):
         masked = _ALWAYS_MASKED_TOKENS.sub(MASK, text)
         if masked != text:
             text = masked

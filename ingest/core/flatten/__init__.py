@@ -65,19 +65,19 @@ class Flattener:
                     "`properties` is a string that is not a JSON object",
                     SourceFormat.DIAGNOSTICS.value,
                 )
-            record = {**record, "properties": parsed}
-        if properties.__class__ is dict and "time" in record:
-            # The Event Hub stream's shape (record_fields' first case), without a call per record.
-            for key in properties:
+            record, properties = {**record, "properties": parsed}, parsed
+        fields: dict[str, Any] | None = None
+        if "time" in record and isinstance(properties, dict):
+            for key in properties:  # camelCase when the first key is (an empty dict counts as such)
                 camel = key in CAMEL_FIELDS or (isinstance(key, str) and key[:1].islower())
                 break
             else:
                 camel = True
             if camel:
+                # The Event Hub stream's shape, the fast path. The properties' "operationName"
+                # (GatewayLlmLogs) wins over the top level's, which only names the log category.
                 fields, fmt = {**record, **properties}, _DIAGNOSTICS
-            else:
-                fields, fmt = record_fields(record)
-        else:
+        if fields is None:
             fields, fmt = record_fields(record)
         category = fields.get("category")
         if category.__class__ is not str:

@@ -41,10 +41,7 @@ KNOWN_FIELDS = (
 
 _CANONICAL = {name.lower(): name for name in KNOWN_FIELDS}
 CAMEL_FIELDS = frozenset(name for name in KNOWN_FIELDS if name[:1].islower())
-"""Known names that start with a lower-case letter: a set lookup tells the first key's case."""
-
-_DIAGNOSTICS = SourceFormat.DIAGNOSTICS
-"""An enum member read once (reading one from its class is slow on a hot path)."""
+"""Known names that start with a lower-case letter: a set lookup tells a first key's case."""
 
 FORMAT_VALUES = {fmt: fmt.value for fmt in SourceFormat}
 """Plain strings of the source formats (an enum's ``.value`` is a slow property on a hot path)."""
@@ -64,18 +61,11 @@ def _canonical(obj: dict[str, Any], into: dict[str, Any]) -> None:
 
 
 def record_fields(record: dict[str, Any]) -> tuple[Fields, SourceFormat]:
-    """The merged fields of a record, keyed by camelCase names, and the shape it came in."""
-    properties = record.get("properties")
-    if "time" in record and isinstance(properties, dict):  # Flattener.flatten repeats this inline
-        for key in properties:  # camelCase when the first key is (an empty dict counts as such)
-            camel = key in CAMEL_FIELDS or (isinstance(key, str) and key[:1].islower())
-            break
-        else:
-            camel = True
-        if camel:
-            # The Event Hub stream (camelCase): the fast path. The properties' "operationName"
-            # (GatewayLlmLogs) wins over the top level's, which only names the log category.
-            return {**record, **properties}, _DIAGNOSTICS
+    """The merged fields of a record, keyed by camelCase names, and the shape it came in.
+
+    For every shape but the Event Hub stream's own (a ``time`` and camelCase ``properties``),
+    which ``Flattener.flatten`` merges itself, without a call per record.
+    """
     merged: dict[str, Any] = {}
     _canonical(record, merged)
     nested = record.get("properties", record.get("Properties"))

@@ -88,6 +88,13 @@ def test_log_analytics_export_is_read_through_its_type_column() -> None:
     assert row["TotalTokens"] == 64
 
 
+@pytest.mark.parametrize("case", ["chat_nonstream", "llm_logs_stream"])
+def test_properties_sent_as_json_text_give_the_same_row_as_an_object(case: str) -> None:
+    record = _records(case)[0]
+    as_text = {**record, "properties": _json(record["properties"])}
+    assert _row(as_text) == _row(record)
+
+
 def test_pascal_case_diagnostic_record_reads_like_camel_case() -> None:
     record = {
         "Time": "2024-09-30T12:00:00.0000000Z",
