@@ -429,8 +429,13 @@ class ResponseInfo:
 
 def _text_of_events(text: str) -> str:
     """The delta text of an SSE text, chunk by chunk (a chunk that is not an object adds none)."""
-    chunks = (_parse_chunk(p) for p in _payloads(text) if p != "[DONE]")
-    return _stream_text(c for c in chunks if c is not None)
+    chunks = []
+    for line in text.split("\n"):
+        if line.startswith("data:"):
+            chunk = _parse_chunk(line[5:].strip())  # "[DONE]" is not an object: None
+            if chunk is not None:
+                chunks.append(chunk)
+    return _stream_text(chunks)
 
 
 def _same_shape_text(text: str) -> str | None:
@@ -439,18 +444,19 @@ def _same_shape_text(text: str) -> str | None:
     The middle of a long stream repeats one chunk with only its content changed: from a content's
     closing quote to the next ``"content":"`` stands the same text (``between``) each time. When
     every middle piece ends with it, no middle content holds a quote, and ``between`` starts
-    exactly one ``data:`` line, each middle event is one template around its content. The events
-    before the second content and from the last one on are read chunk by chunk; the template is
-    read twice with contents of its own, and must give them: that proves it for every middle
-    event, whose contents are then decoded in one go. Gives what reading every chunk gives, or
-    None (then every chunk is read): not taken for fewer than two middle events, an escaped
-    quote, or a ``\u`` escape (half a surrogate pair per chunk must stay unreadable, as chunk
-    by chunk).
+    exactly one ``data:`` line, each middle event is one template around its content. The
+    template is read once with a content of its own, and must give it: that proves it for every
+    middle event, whose contents are then decoded in one go, with the first and last events'
+    when they are the template too. Other events before the second content and from the last
+    one on are read chunk by chunk. Gives what reading every chunk gives, or None (then every
+    chunk is read): not taken for fewer than two middle events, an escaped quote, or a ``\u``
+    escape (half a surrogate pair per chunk must stay unreadable, as chunk by chunk).
     """
     start = text.find(_DELTA_START)
     if start < 0:
         return None
-    close = text.find('"', start + len(_DELTA_START))
+    first = start + len(_DELTA_START)
+    close = text.find('"', first)
     following = text.find(_DELTA_START, close)
     if close < 0 or following <= close:
         return None
@@ -459,28 +465,53 @@ def _same_shape_text(text: str) -> str | None:
     if data <= 0 or between.count("data:") != 1:
         return None
     last = text.rfind(_DELTA_START)
-    middle = text[following + len(_DELTA_START) : last].split(_DELTA_START)
-    if len(middle) < 2 or not all(map(str.endswith, middle, repeat(between))):
+    middle = text[following + len(_DELTA_START) : last]
+    pieces = middle.split(_DELTA_START)
+    if len(pieces) < 2:
         return None
-    cut = len(between)
-    raw = "".join([piece[:-cut] for piece in middle])
-    if '"' in raw or ("\\" in raw and ("\\u" in raw or text.find('\\"', close, last) >= 0)):
+    cut = len(between)  # at least 1: it starts with the closing quote
+    # `removesuffix` takes `between` off a piece that ends with it and leaves any other piece
+    # whole: every piece ended with it exactly when the contents are `cut` shorter each.
+    contents = "".join(map(str.removesuffix, pieces, repeat(between)))
+    if len(contents) != len(middle) - (len(pieces) - 1) * len(_DELTA_START) - len(pieces) * cut:
         return None
-    # Each middle event is the line `opening + content + closing`; read with two contents of
-    # its own, it must give each of them: then it gives its content and nothing else, whatever
-    # that content (no quote, no escape of its own), as the chunk-by-chunk reading would.
+    # Each middle event is the lines `opening + content + closing`. A content with no quote or
+    # escape is one JSON string, so the event gives some fixed texts, read from the template's
+    # own strings, with that content n times between them (n is 1 or, when a later key of the
+    # same name hides it, 0). A content longer than the template can only come back whole with
+    # n = 1 and no fixed text (the fixed texts are at most as long as the template): then every
+    # middle event gives its content and nothing else, as the chunk-by-chunk reading would.
     opening = text[close + data : following + len(_DELTA_START)]
     closing = between[: between.find("\n")]
-    if _text_of_events(f"{opening}0{closing}") != "0":
+    probe = "0" * (len(opening) + len(closing) + 1)
+    if _text_of_events(f"{opening}{probe}{closing}") != probe:
         return None
-    if _text_of_events(f"{opening}1{closing}") != "1":
+    # The first and last events are the template too when the text starts with `opening` and
+    # the last content is followed by `closing` and a line break (or the end): their contents
+    # join the middle's. Otherwise (a role chunk first, a stream cut in its last event) those
+    # events are read chunk by chunk.
+    head_is_template = text.startswith(opening)  # then its one key is the first content's
+    after = last + len(_DELTA_START)
+    end = text.find('"', after)
+    rest = end + len(closing)
+    tail_is_template = (
+        end >= 0 and text.startswith(closing, end) and (rest == len(text) or text[rest] == "\n")
+    )
+    lead = text[first:close] if head_is_template else ""
+    trail = text[after:end] if tail_is_template else ""
+    raw = lead + contents + trail
+    # A content that ends with a backslash escapes its closing quote: the event is not what it
+    # looks like. The last content's would escape the quote the decoding adds, and fail it.
+    check_from = start if head_is_template else close
+    if '"' in raw or ("\\" in raw and ("\\u" in raw or text.find('\\"', check_from, last) >= 0)):
         return None
     try:
         decoded: str = orjson.loads(f'"{raw}"')
     except orjson.JSONDecodeError:
         return None
-    head = _text_of_events(text[: close + data])
-    return head + decoded + _text_of_events(text[last - cut + data :])
+    head = "" if head_is_template else _text_of_events(text[: close + data])
+    tail = _text_of_events(text[rest:] if tail_is_template else text[last - cut + data :])
+    return head + decoded + tail
 
 
 def _same_shape_length(text: str, keys: int) -> int | None:
@@ -726,13 +757,6 @@ def _parse_chunk(payload: str) -> dict[str, Any] | None:
     except orjson.JSONDecodeError:
         return None
     return chunk if isinstance(chunk, dict) else None
-
-
-def _payloads(text: str) -> Iterator[str]:
-    """``data:`` payloads of an SSE text, first to last."""
-    for line in text.split("\n"):
-        if line.startswith("data:"):
-            yield line[5:].strip()
 
 
 def _first_payloads(text: str) -> Iterator[str]:

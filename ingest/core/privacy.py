@@ -182,12 +182,18 @@ dotted i. Led by a literal, each pattern is searched by a tight loop over the te
 lower-cased copy, no per-position attempt."""
 
 _ALNUM_RUN_MAP = bytes(
-    0x61 if chr(byte).isascii() and chr(byte).isalnum() else 0x20 for byte in range(256)
+    0x30
+    if chr(byte) in "0123456789"
+    else 0x61
+    if chr(byte).isascii() and chr(byte).isalpha()
+    else 0x20
+    for byte in range(256)
 )
-"""Each byte of an ASCII letter or digit to ``a``, any other byte to a space. UTF-8 keeps ASCII
-bytes out of the encoding of any other character, so a run of ``a`` is a run of ASCII letters and
-digits in the text, and the bytes either side of it are spaces: another character, or the spaces
-``_runs`` adds at both ends."""
+"""Each byte of an ASCII digit to ``0``, of an ASCII letter to ``a``, any other byte to a space.
+UTF-8 keeps ASCII bytes out of the encoding of any other character, so once ``0`` is made ``a``
+too (``_alnum_runs``), a run of ``a`` is a run of ASCII letters and digits in the text, and the
+bytes either side of it are spaces: another character, or the spaces ``_runs`` adds at both
+ends."""
 _HEX_RUN_MAP = bytes(
     0x68
     if byte in b"0123456789abcdefABCDEF"
@@ -216,6 +222,18 @@ def _runs(text: str, table: bytes = _ALNUM_RUN_MAP) -> bytearray:
     result.
     """
     return bytearray(f" {text} ", "utf-8", "surrogatepass").translate(table)
+
+
+def _alnum_runs(text: str) -> tuple[bytearray, bool]:
+    """``text`` as runs of ``a`` and spaces, and whether it holds an ASCII digit.
+
+    The runs of ``a`` are its runs of ASCII letters and digits. Whether there is a digit takes one
+    search of the map, not one search of the text per digit.
+    """
+    runs = _runs(text)
+    if runs.find(b"0") < 0:
+        return runs, False
+    return runs.replace(b"0", b"a"), True
 
 
 def _may_name_a_secret_field(text: str) -> bool:
@@ -276,8 +294,13 @@ def mask_secrets(text: str) -> str:
     along a literal. A case-insensitive pre-screen also passes when the text holds a letter that
     only the pattern takes for ASCII.
     """
+    return _mask_secrets(text)[0]
+
+
+def _mask_secrets(text: str) -> tuple[str, bool]:
+    """``mask_secrets``, and whether the text may hold an ASCII digit (False: it holds none)."""
     if not text:
-        return text
+        return text, False
     if (
         '"' in text
         and ":" in text
@@ -294,16 +317,21 @@ def mask_secrets(text: str) -> str:
         text = _mask_schemes(text)
     if "J" in text and "eyJ" in text:  # a one-character test runs at memchr pace
         text = _JWT.sub(MASK, text)
-    runs = _runs(text) if len(text) >= 32 else bytearray()
+    if len(text) < 32:  # too short for a run of 32
+        if "-" in text and "sk-" in text:
+            text = _ALWAYS_MASKED_TOKENS.sub(MASK, text)
+        return text, True
+    # The masks below put in no digit: whether the text holds one is known from here on.
+    runs, digits = _alnum_runs(text)
     long_run = runs.find(_LONG_RUN) >= 0  # without one, neither a hex key nor an Azure AI key
     if ("-" in text and "sk-" in text) or (long_run and runs.find(_AZURE_RUN) >= 0):
         masked = _ALWAYS_MASKED_TOKENS.sub(MASK, text)
         if masked != text:
             text = masked
-            long_run = _runs(text).find(_LONG_RUN) >= 0
+            long_run = _alnum_runs(text)[0].find(_LONG_RUN) >= 0
     if long_run and _runs(text, _HEX_RUN_MAP).find(_HEX_RUN) >= 0:
         text = _HEX_KEY.sub(MASK, text)
-    return text
+    return text, digits
 
 
 def mask_bytes(raw: bytes) -> bytes:
@@ -317,11 +345,13 @@ def redact(text: str) -> str:
     """Mask secrets, e-mail addresses, phone numbers and well-known token formats."""
     if not text:
         return text
-    text = mask_secrets(text)
+    text, digits = _mask_secrets(text)
     if _may_hold_token_format(text):
         text = _TOKEN_FORMATS.sub("[SECRET]", text)
     if "@" in text:
         text = _mask_emails(text)
+    if not digits and text.isascii():  # a phone number needs digits: in ASCII text, ASCII ones
+        return text
     return _mask_phones(text)
 
 
@@ -453,7 +483,16 @@ def scrub_url(url: str) -> str:
 
 def capture(text: str, mode: CaptureMode, max_chars: int) -> str:
     """Prompt or completion text as the capture mode allows, cut at ``max_chars``."""
-    if mode is CaptureMode.NONE or not text:
-        return ""
-    text = redact(text) if mode is CaptureMode.REDACTED else mask_secrets(text)
-    return text[:max_chars]
+    return capturer(mode, max_chars)(text)
+
+
+def capturer(mode: CaptureMode, max_chars: int) -> Callable[[str], str]:
+    """``capture`` for one mode and limit, chosen once (each row's texts call it)."""
+    if mode is CaptureMode.NONE:
+        return lambda text: ""
+    mask = redact if mode is CaptureMode.REDACTED else mask_secrets
+
+    def capture_text(text: str) -> str:
+        return mask(text)[:max_chars] if text else ""
+
+    return capture_text

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from ingest.config import CaptureMode, CoreSettings
 from ingest.core.bodies import LLM_KINDS, RequestInfo, ResponseInfo, Usage, estimate_tokens
 from ingest.core.coerce import LONG_MAX, FieldError
-from ingest.core.privacy import capture, mask_secrets, scrub_url
+from ingest.core.privacy import capturer, mask_secrets, scrub_url
 from ingest.model import LandingRow, UsageSource, empty_landing_row
 
 OPERATION_KINDS = {
@@ -280,10 +280,8 @@ class Finisher:
         """strptime formats of times that are not ISO 8601, for every input family alike."""
         self.blank = empty_landing_row()
         """The empty row every family's row is a copy of (one call less per row; never filled)."""
-
-    def capture(self, text: str) -> str:
+        self.capture = capturer(settings.capture_text, settings.capture_text_max_chars)
         """Text as the capture mode allows ('' under ``none``)."""
-        return capture(text, self.settings.capture_text, self.settings.capture_text_max_chars)
 
     def finish_call(
         self,

@@ -16,6 +16,7 @@ from ingest.core.bodies import (
     _same_shape_length,
     _same_shape_text,
     _says_nothing_new,
+    _stream_text,
     _text_of_events,
     analyze_request,
     analyze_response,
@@ -354,6 +355,8 @@ def _streams(draw: st.DrawFn) -> str:
     chunks = [
         draw(st.sampled_from(shapes)) % draw(_CONTENTS) for _ in range(draw(st.integers(1, 8)))
     ]
+    if draw(st.booleans()):  # the last chunk with more text on its line
+        chunks[-1] = chunks[-1].replace("\n", draw(st.sampled_from(["}", " ", "x"])) + "\n", 1)
     text = "".join(chunks) + draw(st.sampled_from(["data: [DONE]\n\n", ""]))
     return text[: draw(st.integers(0, len(text)))] if draw(st.booleans()) else text
 
@@ -380,7 +383,20 @@ def test_a_same_shape_stream_is_measured_whole() -> None:
 
 
 _TEXT_CONTENTS = st.text(alphabet='ab :{}"\\n\n', max_size=5) | st.sampled_from(
-    ["content", 'content":"', "\\n", "\\u00e9", "\\ud83d", "\\ude00", "\\", "\\\\", "é", "\x00", ""]
+    [
+        "content",
+        'content":"',
+        'x"content":"y',
+        "\\n",
+        "\\u00e9",
+        "\\ud83d",
+        "\\ude00",
+        "\\",
+        "\\\\",
+        "é",
+        "\x00",
+        "",
+    ]
 )
 _TEXT_SHAPES = [
     *_SHAPES,
@@ -389,6 +405,7 @@ _TEXT_SHAPES = [
     'data: {"choices":[{"delta":{"content":"%s"}},{"delta":{"content":"z"}}]}\n\n',
     'data: {"choices":[{"message":{"content":"%s"}}]}\n\n',
     'data: {"choices":[{"delta":{"content":"%s"}}]\n\n',
+    'data: {"choices":[{"text":"0","delta":{}}],"content":"%s"}\n\n',  # the same text each time
 ]
 
 
@@ -398,20 +415,41 @@ def _text_streams(draw: st.DrawFn) -> str:
     shapes = draw(st.lists(st.sampled_from(_TEXT_SHAPES), min_size=1, max_size=2))
     shapes = shapes[:1] if draw(st.booleans()) else shapes  # one shape: the case worth reading
     contents = _TEXT_CONTENTS if draw(st.booleans()) else st.text(alphabet="ab é", max_size=3)
-    role = 'data: {"choices":[{"delta":{"role":"assistant","content":""}}]}\n\n'
-    chunks = [role] if draw(st.booleans()) else []
+    leads = [
+        'data: {"choices":[{"delta":{"role":"assistant","content":"%s"}}]}\n\n',
+        'data: {"type":"content_block_delta","delta":{"text":"Z"},'
+        '"choices":[{"delta":{"content":"%s"}}]}\n\n',  # another shape, and another text
+    ]
+    chunks = [draw(st.sampled_from(leads)) % draw(contents)] if draw(st.booleans()) else []
     for _ in range(draw(st.integers(1, 9))):
         chunks.append(draw(st.sampled_from(shapes)) % draw(contents))
+    if draw(st.booleans()):  # the last chunk with more text on its line
+        chunks[-1] = chunks[-1].replace("\n", draw(st.sampled_from(["}", " ", "x"])) + "\n", 1)
     text = "".join(chunks) + draw(st.sampled_from(["data: [DONE]\n\n", ""]))
     return text[: draw(st.integers(0, len(text)))] if draw(st.booleans()) else text
+
+
+def _every_chunk(text: str) -> str:
+    """The delta text of every ``data:`` line parsed on its own (the reference reading)."""
+    chunks = []
+    for line in text.split("\n"):
+        if line.startswith("data:") and line[5:].strip() != "[DONE]":
+            try:
+                chunk = orjson.loads(line[5:].strip())
+            except orjson.JSONDecodeError:
+                continue
+            if isinstance(chunk, dict):
+                chunks.append(chunk)
+    return _stream_text(chunks)
 
 
 @settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(_text_streams())
 def test_same_shape_stream_text_is_what_every_chunk_gives(text: str) -> None:
+    assert _text_of_events(text) == _every_chunk(text)
     fast = _same_shape_text(text)
     if fast is not None:  # taken only where it gives what reading every chunk gives
-        assert fast == _text_of_events(text)
+        assert fast == _every_chunk(text)
 
 
 def test_a_long_same_shape_stream_is_read_without_its_middle_chunks() -> None:
@@ -422,6 +460,22 @@ def test_a_long_same_shape_stream_is_read_without_its_middle_chunks() -> None:
     pair = text.replace("orld", "\\ud83d", 1).replace("!", "\\ude00", 1)  # half a pair per chunk
     assert _same_shape_text(pair) is None
     assert analyze_response(pair).text() == "Hello w\n"  # each half is unreadable alone
+
+
+@pytest.mark.parametrize(
+    "contents",
+    [
+        ["ab\\", "nc", "d", "e"],  # the first content ends with a backslash: its quote is escaped
+        ["a", "b", "c", "d\\"],  # the last one does
+        ["a\\", "\\", "n\\", "\\"],
+        ["a", "b\\n", "c", "\\t"],  # escapes that are whole: read in one go
+    ],
+)
+def test_a_same_shape_stream_reads_escapes_as_every_chunk_does(contents: list[str]) -> None:
+    text = "".join(_CHUNK % content for content in contents)
+    fast = _same_shape_text(text)
+    assert fast is None or fast == _every_chunk(text)
+    assert analyze_response(text).text() == _every_chunk(text)
 
 
 def test_stream_with_usage_chunk() -> None:

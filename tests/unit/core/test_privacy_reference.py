@@ -211,6 +211,9 @@ numbers = st.one_of(
     ),
 )
 """Also in ASCII, and with only letters outside ASCII (no Unicode digit or blank)."""
+numbers = st.one_of(numbers, numbers.map("please call the service desk on {} today".format))
+"""And in a text long enough to be mapped for runs of letters and digits (32 characters), where
+whether it holds an ASCII digit is read from the map."""
 
 
 @EXAMPLES
@@ -233,6 +236,7 @@ def test_mask_secrets_equals_the_reference(text: str) -> None:
 @example("a@b.cc9@d.ee, x.y@z.com@q.de and .a@b.cc")
 @example("call (425) 555-0100, +1 (425) 555-0100, 1(425) 555 0100, x+1 2 34 56 or (+1 23 45 67")
 @example("call\u00a0(425)\u00a0555-0100 or (425) 555-0100 é")
+@example("please call the service desk on ٣٣٣-٣٣٣-٣٣٣٣ or ０１２ ３４５ ６７８９ today")
 def test_redact_equals_the_reference(text: str) -> None:
     assert redact(text) == reference_redact(text)
 
