@@ -209,6 +209,14 @@ def completion_text(response: dict[str, Any]) -> str:
                 continue
             message = choice.get("message")
             if isinstance(message, dict):
+                content = message.get("content")
+                if (  # what the line below gives, without a line to build and cut
+                    content.__class__ is str
+                    and message.get("role") == "assistant"
+                    and not message.get("tool_calls")
+                ):
+                    texts.append(content)
+                    continue
                 texts.append(render_messages([message]).removeprefix("assistant: "))
             elif isinstance(choice.get("text"), str):
                 texts.append(choice["text"])

@@ -230,7 +230,7 @@ def _alnum_runs(text: str) -> tuple[bytearray, bool]:
     The runs of ``a`` are its runs of ASCII letters and digits. Whether there is a digit takes one
     search of the map, not one search of the text per digit.
     """
-    runs = _runs(text)
+    runs = bytearray(f" {text} ", "utf-8", "surrogatepass").translate(_ALNUM_RUN_MAP)  # _runs
     if runs.find(b"0") < 0:
         return runs, False
     return runs.replace(b"0", b"a"), True
@@ -346,26 +346,20 @@ def redact(text: str) -> str:
     if not text:
         return text
     text, digits = _mask_secrets(text)
-    if _may_hold_token_format(text):
+    # _TOKEN_FORMATS runs only if the text holds one of its literals, each looked for only if one
+    # of its rarer characters is there (a memchr).
+    if (
+        ("-" in text and ("sk-" in text or "xox" in text))
+        or ("K" in text and "AKIA" in text)
+        or ("_" in text and "gh" in text)
+        or ("z" in text and "AIza" in text)
+    ):
         text = _TOKEN_FORMATS.sub("[SECRET]", text)
     if "@" in text:
         text = _mask_emails(text)
     if not digits and text.isascii():  # a phone number needs digits: in ASCII text, ASCII ones
         return text
     return _mask_phones(text)
-
-
-def _may_hold_token_format(text: str) -> bool:
-    """Whether ``_TOKEN_FORMATS`` may match: the text holds one of its literals.
-
-    Each literal is looked for only if one of its rarer characters is there (a ``memchr``).
-    """
-    return (
-        ("-" in text and ("sk-" in text or "xox" in text))
-        or ("K" in text and "AKIA" in text)
-        or ("_" in text and "gh" in text)
-        or ("z" in text and "AIza" in text)
-    )
 
 
 _EMAIL_LOCAL = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._%+-"

@@ -20,7 +20,9 @@ from ingest.core.bodies import (
     _text_of_events,
     analyze_request,
     analyze_response,
+    completion_text,
     estimate_tokens,
+    render_messages,
     usage_from,
 )
 from ingest.model import UsageSource
@@ -476,6 +478,24 @@ def test_a_same_shape_stream_reads_escapes_as_every_chunk_does(contents: list[st
     fast = _same_shape_text(text)
     assert fast is None or fast == _every_chunk(text)
     assert analyze_response(text).text() == _every_chunk(text)
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        {"role": "assistant", "content": "Hi assistant: there"},
+        {"role": "assistant", "content": "assistant: twice"},
+        {"role": "tool", "content": "42"},
+        {"content": "no role"},
+        {"role": "assistant", "content": "call", "tool_calls": [{"function": {"name": "f"}}]},
+        {"role": "assistant", "content": "none", "tool_calls": []},
+        {"role": "assistant", "content": [{"type": "text", "text": "a"}, {"type": "image"}]},
+        {"role": "assistant", "content": None},
+    ],
+)
+def test_a_choice_message_reads_as_its_rendered_line(message: dict[str, object]) -> None:
+    expected = render_messages([message]).removeprefix("assistant: ")
+    assert completion_text({"choices": [{"message": message}]}) == expected
 
 
 def test_stream_with_usage_chunk() -> None:
