@@ -215,7 +215,7 @@ _HEX_RUN = b" " + b"h" * 32 + b" "
 """32 hex digits with neither side a letter or digit: exactly what ``_HEX_KEY`` matches."""
 
 
-def _runs(text: str, table: bytes = _ALNUM_RUN_MAP) -> bytearray:
+def _runs(text: str, table: bytes) -> bytearray:
     """``text`` mapped by ``table``, one byte per UTF-8 byte (lone surrogates included).
 
     A ``bytearray``: its ``translate`` skips the check ``bytes.translate`` makes for an unchanged
@@ -230,7 +230,7 @@ def _alnum_runs(text: str) -> tuple[bytearray, bool]:
     The runs of ``a`` are its runs of ASCII letters and digits. Whether there is a digit takes one
     search of the map, not one search of the text per digit.
     """
-    runs = bytearray(f" {text} ", "utf-8", "surrogatepass").translate(_ALNUM_RUN_MAP)  # _runs
+    runs = bytearray(f" {text} ", "utf-8", "surrogatepass").translate(_ALNUM_RUN_MAP)  # as _runs
     if runs.find(b"0") < 0:
         return runs, False
     return runs.replace(b"0", b"a"), True
