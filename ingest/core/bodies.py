@@ -154,6 +154,16 @@ def _content_text(content: Any) -> str:
     return ""
 
 
+def _message_text(message: dict[str, Any]) -> str:
+    """A message's text and tool calls, without its role."""
+    text = _content_text(message.get("content"))
+    for call in message.get("tool_calls") or ():
+        function = _sub(call, "function")
+        if isinstance(function, dict):
+            text += f"[tool_call {function.get('name', '')}({function.get('arguments', '')})]"
+    return text
+
+
 def render_messages(messages: Any) -> str:
     """Messages (``[{"role", "content"}]``, or a string) as ``role: text`` lines."""
     if isinstance(messages, str):
@@ -169,11 +179,7 @@ def render_messages(messages: Any) -> str:
             continue
         if not isinstance(message, dict):
             continue
-        text = _content_text(message.get("content"))
-        for call in message.get("tool_calls") or ():
-            function = _sub(call, "function")
-            if isinstance(function, dict):
-                text += f"[tool_call {function.get('name', '')}({function.get('arguments', '')})]"
+        text = _message_text(message)
         role = message.get("role")
         lines.append(f"{role}: {text}" if isinstance(role, str) and role else text)
     return "\n".join(lines)
@@ -209,15 +215,10 @@ def completion_text(response: dict[str, Any]) -> str:
                 continue
             message = choice.get("message")
             if isinstance(message, dict):
-                content = message.get("content")
-                if (  # what the line below gives, without a line to build and cut
-                    content.__class__ is str
-                    and message.get("role") == "assistant"
-                    and not message.get("tool_calls")
-                ):
-                    texts.append(content)
-                    continue
-                texts.append(render_messages([message]).removeprefix("assistant: "))
+                if message.get("role") == "assistant":  # its line, without building and cutting it
+                    texts.append(_message_text(message))
+                else:
+                    texts.append(render_messages([message]).removeprefix("assistant: "))
             elif isinstance(choice.get("text"), str):
                 texts.append(choice["text"])
         return "\n".join(texts)

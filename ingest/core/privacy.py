@@ -230,7 +230,7 @@ def _alnum_runs(text: str) -> tuple[bytearray, bool]:
     The runs of ``a`` are its runs of ASCII letters and digits. Whether there is a digit takes one
     search of the map, not one search of the text per digit.
     """
-    runs = bytearray(f" {text} ", "utf-8", "surrogatepass").translate(_ALNUM_RUN_MAP)  # as _runs
+    runs = _runs(text, _ALNUM_RUN_MAP)
     if runs.find(b"0") < 0:
         return runs, False
     return runs.replace(b"0", b"a"), True
@@ -317,13 +317,12 @@ def _mask_secrets(text: str) -> tuple[str, bool]:
         text = _mask_schemes(text)
     if "J" in text and "eyJ" in text:  # a one-character test runs at memchr pace
         text = _JWT.sub(MASK, text)
-    if len(text) < 32:  # too short for a run of 32
-        if "-" in text and "sk-" in text:
-            text = _ALWAYS_MASKED_TOKENS.sub(MASK, text)
-        return text, True
     # The masks below put in no digit: whether the text holds one is known from here on.
-    runs, digits = _alnum_runs(text)
-    long_run = runs.find(_LONG_RUN) >= 0  # without one, neither a hex key nor an Azure AI key
+    if len(text) >= 32:
+        runs, digits = _alnum_runs(text)
+        long_run = runs.find(_LONG_RUN) >= 0  # without one, neither a hex key nor an Azure AI key
+    else:  # too short for a run of 32; a digit is not looked for
+        runs, digits, long_run = bytearray(), True, False
     if ("-" in text and "sk-" in text) or (long_run and runs.find(_AZURE_RUN) >= 0):
         masked = _ALWAYS_MASKED_TOKENS.sub(MASK, text)
         if masked != text:
