@@ -28,7 +28,8 @@ CAPTURE_SCHEMA = {
 """Event Hubs Capture's Avro schema, as documented for Capture files."""
 
 
-def write_capture(path: Path, bodies: list[bytes | None]) -> None:
+def write_capture(path: Path, bodies: list[bytes | None], sync_interval: int = 16000) -> None:
+    """A Capture file of ``bodies``; a small ``sync_interval`` writes a block per event or so."""
     records = [
         {
             "SequenceNumber": 5000 + i,
@@ -42,4 +43,10 @@ def write_capture(path: Path, bodies: list[bytes | None]) -> None:
     ]
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("wb") as out:
-        fastavro.writer(out, fastavro.parse_schema(CAPTURE_SCHEMA), records, codec="deflate")
+        fastavro.writer(
+            out,
+            fastavro.parse_schema(CAPTURE_SCHEMA),
+            records,
+            codec="deflate",
+            sync_interval=sync_interval,
+        )

@@ -249,7 +249,7 @@ USAGE_PATHS = (
 )
 
 
-def _usage_body(path: tuple[str, ...], value: Any, shape: str) -> str:
+def usage_body(path: tuple[str, ...], value: Any, shape: str) -> str:
     usage: dict[str, Any] = {"prompt_tokens": 9, "completion_tokens": 2, "total_tokens": 11}
     if path[0].startswith(("input", "output")):
         usage = {"input_tokens": 9, "output_tokens": 2, "total_tokens": 11}
@@ -276,7 +276,7 @@ def _usage_body(path: tuple[str, ...], value: Any, shape: str) -> str:
 def number_parts(draw: st.DrawFn) -> Part:
     """A record with one hostile number in one numeric field of one input family."""
     value = draw(HOSTILE_NUMBERS)
-    family = draw(st.sampled_from(["gateway", "duration", "llm", "policy", "body", "raw"]))
+    family = draw(st.sampled_from(["gateway", "duration", "llm", "policy", "body", "sum", "raw"]))
     if family == "gateway":
         record = good_record("poison")
         record["properties"][draw(st.sampled_from(GATEWAY_NUMBERS))] = value
@@ -290,8 +290,22 @@ def number_parts(draw: st.DrawFn) -> Part:
     elif family == "body":
         record = good_record("poison")
         shape = draw(st.sampled_from(["json", "sse", "cut"]))
-        body = _usage_body(draw(st.sampled_from(USAGE_PATHS)), value, shape)
+        body = usage_body(draw(st.sampled_from(USAGE_PATHS)), value, shape)
         record["properties"]["backendResponseBody"] = body
+    elif family == "sum":  # every count fits a long, their sum (the total a row gets) does not
+        counts = draw(st.lists(st.integers(2**62, 2**63 - 1), min_size=2, max_size=3))
+        where = draw(st.sampled_from(["llm", "policy", "body"]))
+        if where == "llm":
+            names = ["promptTokens", "completionTokens", "cachedTokens"]
+            record = llm_record(**dict(zip(names, counts, strict=False)))
+        elif where == "policy":
+            names = ["promptTokens", "responseTokens", "reasoningTokens"]
+            return Part(dumps(policy_record(**dict(zip(names, counts, strict=False)))))
+        else:
+            usage = {"prompt_tokens": counts[0], "completion_tokens": counts[1]}
+            document = {"model": "gpt-4o", "object": "chat.completion", "usage": usage}
+            record = good_record("poison")
+            record["properties"]["backendResponseBody"] = json.dumps(document)
     else:
         literal = draw(RAW_NUMBERS)
         name = draw(st.sampled_from(["responseCode", "durationMs", "backendTime"]))

@@ -286,6 +286,12 @@ def cmd_report(args: argparse.Namespace) -> int:
             f"report: {len(bill)} chargeback lines of {args.month:%Y-%m} written to {args.csv}",
             file=sys.stderr,
         )
+    if data["errors"]:  # the others are drawn; a script still learns that the report is partial
+        print(
+            f"report: {len(data['errors'])} KPI queries failed: {', '.join(data['errors'])}",
+            file=sys.stderr,
+        )
+        return 1
     return 0
 
 

@@ -179,15 +179,24 @@ Message = BatchDone | InputUnreadable | WorkerDone | WorkerFailed
 def chunks(
     events: Iterable[EventInput], size: int, max_bytes: int = BATCH_BYTES
 ) -> Iterator[list[EventInput]]:
-    """Batches of at most ``size`` events and about ``max_bytes`` of bodies (one event at least)."""
+    """Batches of at most ``size`` events and about ``max_bytes`` of bodies (one event at least).
+
+    An input that fails part-way (a Capture file cut short, a torn last line) raises its
+    SourceError only after the batch of the events read before the fault: they are replayed.
+    """
     batch: list[EventInput] = []
     held = 0
-    for event in events:
-        batch.append(event)
-        held += len(event.body)
-        if len(batch) >= size or held >= max_bytes:
+    try:
+        for event in events:
+            batch.append(event)
+            held += len(event.body)
+            if len(batch) >= size or held >= max_bytes:
+                yield batch
+                batch, held = [], 0
+    except SourceError:
+        if batch:
             yield batch
-            batch, held = [], 0
+        raise
     if batch:
         yield batch
 

@@ -25,6 +25,7 @@ from typing import Any, Protocol
 
 from ingest.commands.table import format_table
 from ingest.errors import ConfigError
+from ingest.sinks.local import StoreError
 
 
 class Queryable(Protocol):
@@ -185,13 +186,16 @@ def kpis(store: Queryable) -> dict[str, Any]:
     """Every query's rows (the whole store), the latency of each period, and what failed.
 
     A query that fails leaves its tile empty ("no data") and its error in ``errors``: one broken
-    KPI never hides the others.
+    KPI never hides the others. A store that cannot be opened at all (another process holds it)
+    is no KPI's failure: its StoreError propagates, and nothing is drawn.
     """
     data: dict[str, list[dict[str, Any]]] = {}
     errors: dict[str, str] = {}
     for name, kql in QUERIES.items():
         try:
             data[name] = _rows(store.query(kql))
+        except StoreError:
+            raise
         except Exception as exc:  # noqa: BLE001 - the tile shows the error, the others draw
             data[name], errors[name] = [], str(exc)
     periods: dict[str, dict[str, list[dict[str, Any]]]] = {}
@@ -207,6 +211,8 @@ def kpis(store: Queryable) -> dict[str, Any]:
             )
             try:
                 periods[name][period] = _rows(store.query(kql))
+            except StoreError:
+                raise
             except Exception as exc:  # noqa: BLE001
                 periods[name][period], errors[name] = [], str(exc)
     return {"data": data, "periods": periods, "errors": errors}

@@ -2,8 +2,9 @@
 
 ``.json`` is one body, ``.jsonl`` one body per line, ``.avro`` an Event Hubs Capture file, anything
 else one body (e.g. ``.json.gz``), and ``-`` standard input as JSON lines. A path that is not a
-regular file (a pipe, ``/dev/stdin``, a shell's ``<(...)``, a FIFO) is a stream of JSON lines too,
-whatever its name: it has no size to split and cannot be read twice.
+regular file (a pipe, a shell's ``<(...)``, a FIFO), and ``/dev/stdin`` or ``/dev/fd/N`` whatever
+they stand for, is a stream of JSON lines too, whatever its name: it has no size to split and
+cannot be read twice.
 
 Everything streams: a file is never loaded whole except a single-body file, which is one event.
 A JSON-lines input whose last line has no newline and is not complete JSON (a file still being
@@ -69,9 +70,18 @@ def _lines(
             yield EventInput(line.rstrip(b"\r\n"))
 
 
+_DESCRIPTOR_PATHS = ("/dev/stdin", "/dev/fd/", "/proc/self/fd/")
+"""Names of standard input and of open file descriptors: what they name may be a regular file
+(``< events.jsonl``), but the name says nothing of its format and it may not be read twice."""
+
+
 def is_stream(path: str) -> bool:
-    """Whether a path is standard input or a file that is not regular (a pipe, a FIFO, a device)."""
-    if path == "-":
+    """Whether a path is standard input or a file that is not regular (a pipe, a FIFO, a device).
+
+    ``/dev/stdin`` and ``/dev/fd/N`` are streams whatever they stand for: standard input
+    redirected from a file is a regular file to ``stat``, and would otherwise be read as one body.
+    """
+    if path == "-" or path.startswith(_DESCRIPTOR_PATHS):
         return True
     try:
         return not stat.S_ISREG(Path(path).stat().st_mode)

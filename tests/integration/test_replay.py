@@ -99,13 +99,25 @@ def test_unreadable_inputs_are_reported_and_the_others_replayed(
     folder = tmp_path / "folder.jsonl"  # a JSON-lines path that cannot be read as a file
     folder.mkdir()
     missing = [str(tmp_path / "missing.jsonl"), str(tmp_path / "missing.avro")]
-    paths = [*missing, str(folder), str(events)]
+    capture = tmp_path / "capture.avro"
+    other, _ = simulate(6, DEFAULT_START, 0.2, 20.0)  # other calls than the JSON-lines file's
+    write_capture(capture, list(other)[:10], sync_interval=1)  # a block per event
+    truncated = tmp_path / "truncated.avro"  # Capture files that break part-way, or at once
+    truncated.write_bytes(capture.read_bytes()[:-40])
+    garbage = tmp_path / "garbage.avro"
+    garbage.write_bytes(b"Obj\x01" + b"\xff" * 64)
+    faults = [str(truncated), str(garbage)]
+    paths = [*missing, str(folder), *faults, str(events)]
     for workers in (0, 2):
         stats, store = _replay(paths, tmp_path / f"w{workers}.duckdb", workers=workers)
-        assert len(stats.errors) == 3, stats.errors
-        assert all("cannot read" in e for e in stats.errors)
+        assert len(stats.errors) == 5, stats.errors
+        assert sum("cannot read" in e for e in stats.errors) == 3
+        assert any("truncated.avro" in e and "unreadable after" in e for e in stats.errors)
+        assert any("garbage.avro" in e and "not an Avro container" in e for e in stats.errors)
         assert stats.counts.reconciles
-        assert store[0]["Rows"] > 0
+        _, whole = _replay([str(events)], tmp_path / f"whole{workers}.duckdb", workers=workers)
+        # the events the truncated file held before its fault were replayed too
+        assert whole[0]["Rows"] < store[0]["Rows"]
 
 
 def test_a_failing_worker_stops_the_replay_with_its_traceback(events: Path, tmp_path: Path) -> None:
@@ -160,6 +172,8 @@ def test_a_second_process_on_the_same_store_is_refused_clearly(tmp_path: Path) -
         for args in (
             ["query", "--db", str(db), "ModelPrices | count"],
             ["replay", "-", "--db", str(db), "--workers", "0"],
+            ["report", "--db", str(db)],
+            ["serve", "--db", str(db), "--port", "0"],
         ):
             done = subprocess.run(
                 [sys.executable, "-m", "ingest", *args],

@@ -19,6 +19,7 @@ from ingest.config import CaptureMode
 from ingest.sinks.memory import MemorySink
 from tests.hostile import (
     HOSTILE,
+    USAGE_PATHS,
     Case,
     batches,
     bomb,
@@ -35,6 +36,7 @@ from tests.hostile import (
     secret_parts,
     through_every_sink,
     time_parts,
+    usage_body,
 )
 
 
@@ -42,6 +44,20 @@ from tests.hostile import (
 @given(batches(number_parts()), modes)
 def test_numbers_past_their_columns_or_in_odd_digits(case: Case, mode: CaptureMode) -> None:
     through_every_sink(case, mode)
+
+
+@pytest.mark.parametrize("shape", ["json", "sse", "cut"])
+@pytest.mark.parametrize("path", USAGE_PATHS)
+def test_a_count_in_a_digit_int_refuses_costs_its_record_alone(
+    path: tuple[str, ...], shape: str
+) -> None:
+    # "²" passes `isdigit()` and fails `int()`: the record, not its neighbours or the batch.
+    poison = good_record("poison")
+    poison["properties"]["backendResponseBody"] = usage_body(path, "²", shape)
+    case = Case()
+    body = orjson.dumps({"records": [good_record("before"), poison, good_record("after")]})
+    case.add(body, good=["before", "after"])
+    through_every_sink(case, CaptureMode.REDACTED)
 
 
 @HOSTILE

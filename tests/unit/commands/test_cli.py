@@ -135,3 +135,25 @@ def test_a_store_that_does_not_exist_is_not_created(verb: str, tmp_path: Path) -
     assert f"no local store at `{db}`" in done.stderr
     assert "Traceback" not in done.stderr
     assert not db.exists()
+
+
+def test_a_report_with_a_failed_kpi_prints_the_rest_and_exits_1(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from ingest.commands import cli
+
+    class Store:
+        def query(self, text: str) -> list[dict[str, object]]:
+            if "Throttling(" in text:
+                raise RuntimeError("Throttling() is broken")
+            return []
+
+        def close(self) -> None:
+            pass
+
+    monkeypatch.setattr(cli, "_existing_store", lambda path: Store())
+    assert cli.main(["report", "--db", str(tmp_path / "store.duckdb")]) == 1
+    out, err = capsys.readouterr()
+    assert "== Latency (ms) per backend and deployment" in out  # the others are printed
+    assert "!! throttling: Throttling() is broken" in out
+    assert "report: 1 KPI queries failed: throttling" in err

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
+import pytest
+
 from ingest.commands.replay import chunks
 from ingest.model import EventInput
+from ingest.sources import SourceError
 
 
 def test_batches_are_bounded_in_events_and_in_bytes() -> None:
@@ -14,3 +19,15 @@ def test_batches_are_bounded_in_events_and_in_bytes() -> None:
     huge = [EventInput(b"z" * 5000)]
     assert [len(b) for b in chunks(huge, 100, max_bytes=1000)] == [1]  # one event at least
     assert list(chunks([], 10)) == []
+
+
+def test_the_events_before_an_inputs_fault_are_batched_before_its_error() -> None:
+    def cut_short() -> Iterator[EventInput]:
+        yield from (EventInput(b"{}") for _ in range(5))
+        raise SourceError("unreadable after 5 events")
+
+    batches = chunks(cut_short(), 3)
+    assert len(next(batches)) == 3
+    assert len(next(batches)) == 2  # read before the fault: replayed, not dropped with it
+    with pytest.raises(SourceError, match="after 5 events"):
+        next(batches)

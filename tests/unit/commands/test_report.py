@@ -27,7 +27,7 @@ from ingest.commands.report import (
 )
 from ingest.errors import ConfigError
 from ingest.kql.scripts import functions, production_statements
-from ingest.sinks.local import kql
+from ingest.sinks.local import StoreBusyError, kql
 
 T0 = dt.datetime(2025, 10, 1, 0, 0)
 HOSTILE = "</script><script>alert(1)</script><!--\u2028"
@@ -211,6 +211,15 @@ def test_a_failing_query_is_reported_and_the_others_still_come() -> None:
     assert got["data"]["calls_hourly"] == [{"Hour": "2025-10-01T00:00:00Z", "Calls": 1}]
     assert got["periods"]["latency"]["24h"] == [{"Hour": "2025-10-01T00:00:00Z", "Calls": 1}]
     assert "!! throttling" in text_report(got)
+
+
+def test_a_store_that_cannot_be_opened_is_not_drawn_as_empty_tiles() -> None:
+    class Busy:
+        def query(self, text: str) -> list[dict[str, Any]]:
+            raise StoreBusyError("the local store `x` is in use by another process")
+
+    with pytest.raises(StoreBusyError, match="in use"):
+        kpis(Busy())
 
 
 def test_text_report_rolls_up_the_hourly_rows(result: dict[str, Any]) -> None:

@@ -144,6 +144,43 @@ def test_a_fifo_is_read_as_json_lines_whatever_its_name(tmp_path: Path) -> None:
         writer.join(timeout=10)
 
 
+def test_standard_input_redirected_from_a_file_is_read_as_json_lines(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    lines = [load_fixture("chat_nonstream").replace(b"\n", b""), b'{"records": []}']
+    events = tmp_path / "events.json"  # a name that alone would make it one body
+    events.write_bytes(b"\n".join(lines) + b"\n")
+    script = (
+        "import sys; from ingest.sources import iter_events; "
+        "print(len([e for path in sys.argv[1:] for e in iter_events(path)]))"
+    )
+    root = Path(__file__).resolve().parents[3]
+    with events.open("rb") as stdin:  # `< events.json`: a regular file to stat
+        done = subprocess.run(
+            [sys.executable, "-c", script, "/dev/stdin"],
+            stdin=stdin,
+            capture_output=True,
+            text=True,
+            cwd=root,
+            check=True,
+            timeout=60,
+        )
+    assert done.stdout.split() == ["2"]
+    with events.open("rb") as stdin:  # and the same file as a descriptor of its own
+        done = subprocess.run(
+            [sys.executable, "-c", script, f"/dev/fd/{stdin.fileno()}"],
+            stdin=subprocess.DEVNULL,
+            pass_fds=(stdin.fileno(),),
+            capture_output=True,
+            text=True,
+            cwd=root,
+            check=True,
+            timeout=60,
+        )
+    assert done.stdout.split() == ["2"]
+
+
 def test_a_torn_last_line_is_held_back_and_reported(tmp_path: Path) -> None:
     path = tmp_path / "growing.jsonl"
     complete = b'{"records": []}'
