@@ -135,6 +135,14 @@ def cmd_send(args: argparse.Namespace) -> int:
             except SourceError as exc:
                 print(f"error: {exc}", file=sys.stderr)
                 return 1
+            except eventhub.SEND_ERRORS as exc:  # unreachable, unknown, refused: said plainly
+                where = args.namespace or "the connection string's namespace"
+                print(
+                    f"error: cannot send to event hub `{args.eventhub}` in {where} "
+                    f"({total} events sent before): {getattr(exc, 'message', exc)}",
+                    file=sys.stderr,
+                )
+                return 1
             total += sent
     print(f"send: {total} events to {args.eventhub}")
     return 0
@@ -218,6 +226,10 @@ def cmd_replay(args: argparse.Namespace) -> int:
     return 1 if stats.errors else 0
 
 
+DEMO_DB = ".local/demo.duckdb"
+"""The store `make demo` fills (not the default one: the demo starts it afresh every time)."""
+
+
 def _existing_store(path: str) -> Any:
     """The local store at ``path``, refusing to create an empty one by mistake."""
     from pathlib import Path
@@ -226,9 +238,12 @@ def _existing_store(path: str) -> Any:
     from ingest.sinks.local.store import LocalSink
 
     if path != ":memory:" and not Path(path).is_file():
+        demo = DEMO_DB if Path(DEMO_DB).is_file() else ""
         raise StoreError(
-            f"no local store at `{path}`: fill one with `python -m ingest replay FILE --db {path}` "
-            "(or `make demo`), or point --db at an existing one"
+            f"no local store at `{path}`: "
+            + (f"`make demo` filled `{demo}` (add --db {demo}); " if demo else "")
+            + f"fill one with `python -m ingest replay FILE --db {path}`, "
+            "or point --db at an existing one"
         )
     return LocalSink(path, for_queries=True)
 
@@ -239,6 +254,7 @@ def cmd_query(args: argparse.Namespace) -> int:
     from ingest.kql.generate import TABLES
     from ingest.kql.scripts import functions, production_statements, views
     from ingest.sinks.local import StoreError
+    from ingest.sinks.local.kql import NOT_BUILT_LOCALLY
 
     sink = _existing_store(args.db)
     try:
@@ -249,7 +265,8 @@ def cmd_query(args: argparse.Namespace) -> int:
         statements = production_statements()
         known_tables = [*TABLES, *views(statements)]
         print(
-            f"query error: {explain(str(exc), known_tables, list(functions(statements)))}",
+            "query error: "
+            + explain(str(exc), known_tables, list(functions(statements)), NOT_BUILT_LOCALLY),
             file=sys.stderr,
         )
         return 1

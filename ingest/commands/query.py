@@ -36,8 +36,16 @@ def _closest(name: str, known: Iterable[str]) -> str:
     return "; did you mean " + " or ".join(f"`{m}`" for m in matches) + "?"
 
 
-def explain(message: str, tables: Sequence[str], functions: Sequence[str]) -> str:
-    """A query error as the user wrote the query: unknown names with the closest known ones."""
+def explain(
+    message: str,
+    tables: Sequence[str],
+    functions: Sequence[str],
+    not_built: Mapping[str, str] | None = None,
+) -> str:
+    """A query error as the user wrote the query: unknown names with the closest known ones.
+
+    ``not_built`` names the production views the store does not build, with the reason.
+    """
     if m := _FUNCTION.search(message):
         name = m.group(1)
         known = [f"{f}()" for f in functions]
@@ -47,6 +55,8 @@ def explain(message: str, tables: Sequence[str], functions: Sequence[str]) -> st
         return f"unknown aggregation `{name}()`{_closest(name, AGGREGATIONS)}"
     if m := _TABLE.search(message):
         name = m.group(1)
+        if not_built and name in not_built:
+            return f"`{name}` is not built in the local store: {not_built[name]}"
         return f"unknown table `{name}`{_closest(name, tables)}"
     if m := _COLUMN.search(message):
         name, candidates = m.group(1), m.group(2) or ""

@@ -6,8 +6,12 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from azure.eventhub import EventData, EventHubProducerClient
+from azure.eventhub.exceptions import EventHubError
 
 from ingest.model import EventInput
+
+SEND_ERRORS: tuple[type[Exception], ...] = (EventHubError,)
+"""What the SDK raises when the hub cannot be reached, is unknown or refuses the events."""
 
 
 def producer(namespace: str, eventhub: str, connection_string: str = "") -> EventHubProducerClient:

@@ -27,7 +27,7 @@ from azure.kusto.data import KustoClient, KustoConnectionStringBuilder
 from azure.kusto.data.exceptions import KustoError
 
 from ingest.config import Settings
-from ingest.errors import TerminalIngestError, TransientIngestError
+from ingest.errors import ConfigError, TerminalIngestError, TransientIngestError
 from ingest.identity import credential
 from ingest.model import BatchId
 from ingest.schema import DEAD_LETTER_TABLE, mapping_name
@@ -39,6 +39,11 @@ from ingest.sinks.spooled import SPOOL_MEMORY_BYTES, Span, Spool
 def connection(uri: str, token_credential: Any | None) -> KustoConnectionStringBuilder:
     """A connection to a cluster or ingestion URL (no credential: a local endpoint)."""
     if token_credential is None:
+        if not uri.startswith("http://"):  # the SDK sends no credential over https
+            raise ConfigError(
+                f"no authentication is for a local endpoint (http://..., such as `python -m "
+                f"ingest serve`); `{uri}` needs a sign-in (drop --no-auth)"
+            )
         return KustoConnectionStringBuilder.with_no_authentication(uri)
     return KustoConnectionStringBuilder.with_azure_token_credential(uri, token_credential)
 

@@ -485,3 +485,33 @@ def test_materialized_view_queries_run_locally_and_aggregate_the_dedup_rows() ->
     )
     # 6 LlmUsage rows (4 GatewayLogs, 1 GatewayLlmLogs header, 1 policy); tokens 64 + 43 + 64.
     assert daily == [{"Calls": 6, "Tokens": 171}]
+
+
+def test_aggregation_views_are_queried_by_name_as_in_adx() -> None:
+    from ingest.kql.validate import result_columns
+
+    built = kusto_local.aggregation_views()
+    assert set(built) == {"LlmUsageHourly", "LlmUsageDaily"}
+    assert set(_view_queries()) == {
+        *built,
+        *kusto_local.local_views(),
+        *kusto_local.NOT_BUILT_LOCALLY,
+    }
+    con = kusto_local.connect()
+    batch = _landing(*CASES)
+    _ingest(con, batch)
+    _ingest(con, batch)  # a replay: the views count each call once
+    columns = result_columns([view.query for view in built.values()])
+    for name, view in built.items():
+        by_name = kusto_local.query(con, name)
+        by_query = kusto_local.query(con, view.query)
+
+        def key(row: dict[str, Any]) -> list[str]:
+            return [str(value) for value in row.values()]
+
+        assert sorted(by_name, key=key) == sorted(by_query, key=key), name
+        assert sum(row["Calls"] for row in by_name) == 6, name  # the 6 LlmUsage rows, once
+        local = con.execute(f'SELECT * FROM "{name}" LIMIT 0').description
+        assert [d[0] for d in local] == [c for c, _ in columns[view.query] or []], name
+    with pytest.raises(Exception, match="RequestHealthHourly"):
+        kusto_local.query(con, "RequestHealthHourly | take 1")

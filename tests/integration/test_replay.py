@@ -202,3 +202,25 @@ def test_what_a_killed_replay_left_is_removed_by_the_next_one(tmp_path: Path) ->
     assert not stale.exists()
     store.close()
     assert not (tmp_path / "store.duckdb.spool").exists()
+
+
+def test_a_replay_is_held_to_its_memory_and_a_reader_gets_the_query_limit(tmp_path: Path) -> None:
+    # A replay's store shares the machine with its workers (64 MB); a report or a query over
+    # 100,000 calls needs more than that (it ran out at about 77,000 with the replay's limit).
+    from ingest.sinks.local.store import MEMORY_LIMIT, QUERY_MEMORY_LIMIT
+
+    def limit(sink: LocalSink) -> str:
+        try:
+            return str(sink.con.execute("SELECT current_setting('memory_limit')").fetchone()[0])
+        finally:
+            sink.close()
+
+    def as_duckdb_says(value: str) -> str:
+        con = duckdb.connect()
+        con.execute(f"SET memory_limit = '{value}'")
+        return str(con.execute("SELECT current_setting('memory_limit')").fetchone()[0])
+
+    db = tmp_path / "store.duckdb"
+    assert limit(LocalSink(db)) == as_duckdb_says(MEMORY_LIMIT) == as_duckdb_says("64MB")
+    assert limit(LocalSink(db, for_queries=True)) == as_duckdb_says(QUERY_MEMORY_LIMIT)
+    assert as_duckdb_says(QUERY_MEMORY_LIMIT) == as_duckdb_says("2GB")

@@ -7,6 +7,9 @@ Every local stand-in for an ADX feature lives here:
   RecordId, Timestamp``: duplicates are the same record ingested again, so it keeps the row
   ``take_any(*)`` keeps); they are computed when read, so a batch is stored once, as in the
   curated table, and a time filter reaches the table below the aggregation.
+* the aggregation views (``LlmUsageHourly``, ``LlmUsageDaily``) are DuckDB views of their
+  production KQL over the dedup views, computed when read; ``RequestHealthHourly`` is not built
+  (``NOT_BUILT_LOCALLY``: its ``tdigest`` columns have no local mapping).
 * functions duckdb-kql cannot run as written (``tdigest``, ``top n`` with a variable ``n``,
   ``array_sort_asc`` over several arrays) run with the bodies in ``kusto/local/equivalents.kql``,
   the one place that lists every local equivalent and why.
@@ -56,6 +59,32 @@ def local_views() -> dict[str, MaterializedView]:
     return views(local_statements())
 
 
+NOT_BUILT_LOCALLY = {
+    "RequestHealthHourly": (
+        "its tdigest columns have no local mapping; Latency() and ApimRequestsDedup give the same "
+        "requests"
+    ),
+}
+"""Production views the local store does not build, and why (``kusto/local/equivalents.kql``)."""
+
+
+def aggregation_views() -> dict[str, MaterializedView]:
+    """The production views the local store builds from their own KQL: the ones over a view."""
+    local = local_views()
+    return {
+        name: view
+        for name, view in views(production_statements()).items()
+        if name not in local and name not in NOT_BUILT_LOCALLY
+    }
+
+
+def _columns_of(source: str) -> list[str]:
+    """The columns of a table, or of a local view over one (the same columns)."""
+    local = local_views()
+    table = local[source].source if source in local else source
+    return [c.name for c in load_table(table).columns]
+
+
 def local_overrides() -> dict[str, str]:
     """Function bodies that replace production ones locally, by function name."""
     return {name: f.body for name, f in functions(local_statements()).items()}
@@ -95,9 +124,10 @@ def connect(path: str = ":memory:") -> duckdb.DuckDBPyConnection:
                 con.execute(
                     f'ALTER TABLE "{name}" ADD COLUMN "{column.name}" {DUCKDB_TYPES[column.type]}'
                 )
-    for view, declared in local_views().items():
-        source_columns = [c.name for c in load_table(declared.source).columns]
-        sql = duckdb_kql.to_sql(declared.query, schema={declared.source: source_columns})
+    # The dedup views, then the aggregation views over them: all computed when read.
+    for view, declared in [*local_views().items(), *aggregation_views().items()]:
+        schema = {declared.source: _columns_of(declared.source)}
+        sql = duckdb_kql.to_sql(local_kql(declared.query), schema=schema)
         stale = con.execute(  # a store made when dedup views were tables
             "SELECT 1 FROM information_schema.tables WHERE table_name = ? "
             "AND table_type = 'BASE TABLE'",

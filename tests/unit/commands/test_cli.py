@@ -11,7 +11,7 @@ import pytest
 
 from tests.conftest import APIM, ROOT, fixture_path
 
-VERBS = {"simulate", "replay", "query", "report", "serve"}
+VERBS = {"simulate", "replay", "query", "report", "serve", "kusto", "reference"}
 
 
 def _run(*args: str) -> subprocess.CompletedProcess[str]:
@@ -157,3 +157,67 @@ def test_a_report_with_a_failed_kpi_prints_the_rest_and_exits_1(
     assert "== Latency (ms) per backend and deployment" in out  # the others are printed
     assert "!! throttling: Throttling() is broken" in out
     assert "report: 1 KPI queries failed: throttling" in err
+
+
+def test_the_default_store_missing_points_at_the_demos_store(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from ingest.commands import cli
+
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["query", "ModelPrices | count"]) == 2
+    assert "`make demo` filled" not in capsys.readouterr().err  # no demo store: no such hint
+    (tmp_path / ".local").mkdir()
+    (tmp_path / ".local" / "demo.duckdb").write_bytes(b"")
+    assert cli.main(["report"]) == 2
+    err = capsys.readouterr().err
+    assert "no local store at `.local/apimlogs.duckdb`" in err
+    assert "`make demo` filled `.local/demo.duckdb` (add --db .local/demo.duckdb)" in err
+    assert not (tmp_path / ".local" / "apimlogs.duckdb").exists()
+
+
+AZURE_CLUSTER = ("--cluster", "https://x.kusto.windows.net", "--database", "d", "--no-auth")
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["kusto", "apply", *AZURE_CLUSTER],
+        ["reference", "load", "teams", "kusto/reference/teams.sample.csv", *AZURE_CLUSTER],
+    ],
+)
+def test_no_authentication_to_a_cluster_in_azure_is_refused_with_a_message(
+    args: list[str],
+) -> None:
+    done = _run(*args)
+    assert done.returncode == 2
+    assert "no authentication is for a local endpoint" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_an_event_hub_that_cannot_be_reached_is_an_error_not_a_traceback(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from azure.eventhub.exceptions import ConnectError
+
+    from ingest.commands import cli
+    from ingest.commands import send as eventhub
+
+    class Client:
+        def __enter__(self) -> Client:
+            return self
+
+        def __exit__(self, *exc: object) -> None:
+            pass
+
+    def unreachable(*args: object, **kwargs: object) -> tuple[int, int]:
+        raise ConnectError("Name or service not known")
+
+    monkeypatch.setattr(eventhub, "producer", lambda *args: Client())
+    monkeypatch.setattr(eventhub, "send", unreachable)
+    path = fixture_path("chat_nonstream")
+    code = cli.main(["send", str(path), "--eventhub", "hub", "--namespace", "ns.invalid"])
+    assert code == 1
+    err = capsys.readouterr().err
+    assert "cannot send to event hub `hub` in ns.invalid (0 events sent before)" in err
+    assert "Name or service not known" in err

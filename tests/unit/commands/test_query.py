@@ -9,6 +9,7 @@ import json
 import pytest
 
 from ingest.commands.query import explain, render
+from ingest.sinks.local.kql import NOT_BUILT_LOCALLY
 
 TABLES = ["ApimRequests", "LlmUsage", "LlmUsageDedup", "ModelPrices"]
 FUNCTIONS = ["LlmCalls", "UsageAndCost", "TopCallers"]
@@ -52,6 +53,18 @@ def test_errors_name_the_problem_in_the_users_terms(message: str, said: str) -> 
 def test_an_error_with_nothing_close_suggests_nothing() -> None:
     said = explain("Catalog Error: Table with name Zzzz does not exist!", TABLES, FUNCTIONS)
     assert said == "unknown table `Zzzz`"
+
+
+def test_a_view_the_local_store_does_not_build_is_named_with_its_reason() -> None:
+    message = "Catalog Error: Table with name RequestHealthHourly does not exist!"
+    said = explain(message, [*TABLES, "RequestHealthHourly"], FUNCTIONS, NOT_BUILT_LOCALLY)
+    assert said == (
+        "`RequestHealthHourly` is not built in the local store: "
+        + NOT_BUILT_LOCALLY["RequestHealthHourly"]
+    )
+    assert explain(message, [*TABLES, "RequestHealthHourly"], FUNCTIONS).startswith(
+        "unknown table `RequestHealthHourly`"
+    )
 
 
 def test_rows_render_as_table_json_and_csv() -> None:
