@@ -372,6 +372,10 @@ def budgets(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalSink]:
             _spend("sub-a1", "2025-10-12T00:00:00Z", 7, 50.0),  # after asOf
             _spend("sub-a1", "2025-09-30T23:00:00Z", 8, 50.0),  # the month before
             _call(9, "2025-10-08T00:00:00Z", "sub-c", "mystery-model", PromptTokens=10),
+            # Calls that cost nothing (no tokens: 429s) to a model without a price: no spend line
+            # in no currency beside a team's budget, and no line for a team that spent nothing.
+            _call(10, "2025-10-03T00:00:00Z", "sub-a1", "mystery-model"),
+            _call(11, "2025-10-03T00:00:00Z", "sub-g", "mystery-model", UsageSource="none"),
         ],
     )
     tmp = tmp_path_factory.mktemp("budget-files")
@@ -388,7 +392,9 @@ def budgets(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalSink]:
 
 
 def test_budget_status_month_to_date_with_a_linear_forecast(budgets: LocalSink) -> None:
-    rows = {r["Team"]: r for r in budgets.query("BudgetStatus(datetime(2025-10-11))")}
+    lines = budgets.query("BudgetStatus(datetime(2025-10-11))")
+    rows = {r["Team"]: r for r in lines}
+    assert len(lines) == len(rows)  # one line per team here: one currency each
     # 10 of October's 31 days have passed: forecast = spend / 10 * 31
     expected = {  # team: (budget, spend, status)
         "Alpha": (100.0, 25.0, "ok"),
