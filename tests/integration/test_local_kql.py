@@ -515,3 +515,34 @@ def test_aggregation_views_are_queried_by_name_as_in_adx() -> None:
         assert [d[0] for d in local] == [c for c, _ in columns[view.query] or []], name
     with pytest.raises(Exception, match="RequestHealthHourly"):
         kusto_local.query(con, "RequestHealthHourly | take 1")
+
+
+def test_dead_letters_count_records_across_events_and_replays() -> None:
+    from ingest.commands.report import kpis
+    from ingest.core.pipeline import Pipeline
+    from ingest.model import EventInput, EventMeta
+
+    # Five events, seven bad records with the same payload: seven dead letters, not one per
+    # payload (a dead letter's id is its event's body and its place in it).
+    bad = b'{"category": "GatewayLogs", "properties": {}}'
+    events = []
+    for event, count in enumerate([2, 2, 1, 1, 1]):
+        body = b'{"records": [' + b",".join([bad] * count) + b', {"event": %d}]}' % event
+        meta = EventMeta("0", event, str(event), "2024-09-30T12:00:00.0000000Z")
+        events.append(EventInput(body, meta))
+    con = kusto_local.connect()
+
+    class Store:
+        def query(self, text: str) -> list[dict[str, Any]]:
+            return kusto_local.query(con, text)
+
+    total = (
+        "DeadLetters(datetime(2024-09-01), datetime(2024-11-01)) | summarize N = sum(DeadLetters)"
+    )
+    for _ in range(2):  # the same batch again (at-least-once delivery) changes no count
+        letters = Pipeline().process(events).dead_letters
+        assert len(letters) == 7 + 5  # each event's `{"event": n}` is not a record either
+        kusto_local.insert_rows(con, "IngestDeadLetters", [dict(row) for row in letters])
+        assert kusto_local.query(con, total) == [{"N": 12}]
+        report = kpis(Store())["data"]["dead_letters"]
+        assert sum(row["DeadLetters"] for row in report) == 12
