@@ -177,10 +177,10 @@ def cmd_simulate(args: argparse.Namespace) -> int:
             stream.write(body + b"\n")
     write_truth(simulator, str(out / "truth.json"))
     truth = simulator.truth
-    print(
-        f"simulate: {truth.events} events, {truth.records} records "
-        f"({truth.duplicates} duplicate and "
-        f"{truth.malformed} malformed events) -> {events}, {out / 'truth.json'}",
+    print(  # the lines of the file (what replay counts), then the distinct events in them
+        f"simulate: {truth.events + truth.duplicates} events ({truth.events} distinct, "
+        f"{truth.duplicates} sent again as at-least-once delivery does, {truth.malformed} "
+        f"malformed), {truth.records} distinct records -> {events}, {out / 'truth.json'}",
         file=sys.stderr,
     )
     return 0

@@ -221,3 +221,16 @@ def test_an_event_hub_that_cannot_be_reached_is_an_error_not_a_traceback(
     err = capsys.readouterr().err
     assert "cannot send to event hub `hub` in ns.invalid (0 events sent before)" in err
     assert "Name or service not known" in err
+
+
+def test_simulate_counts_the_events_it_writes_as_replay_will(tmp_path: Path) -> None:
+    import re
+
+    done = _run("simulate", "--out", str(tmp_path), "--hours", "6", "--rate", "20")
+    assert done.returncode == 0, done.stderr
+    said = re.search(r"simulate: (\d+) events \((\d+) distinct, (\d+) sent again", done.stderr)
+    assert said is not None, done.stderr
+    written, distinct, again = map(int, said.groups())
+    lines = (tmp_path / "events.jsonl").read_bytes().count(b"\n")
+    assert written == lines == distinct + again
+    assert again > 0  # six hours at 20 calls a minute repeat a few events
