@@ -497,7 +497,8 @@ def _kusto_parser(verbs: Any) -> None:
         "action",
         choices=["script", "generate", "validate", "apply", "seed"],
         help="script: print every statement in order; generate: rewrite 10_tables/20_mappings "
-        "from schemas/; validate: check every statement with the Kusto language service; "
+        "from schemas/, and dashboard.json (the ADX dashboard); validate: check every "
+        "statement with the Kusto language service; "
         "apply: run every statement against --cluster/--database; seed: only the reference "
         "data (what a database script resource cannot run)",
     )
