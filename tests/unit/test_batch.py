@@ -127,3 +127,21 @@ def test_the_record_limit_refuses_bombs_not_large_events(monkeypatch: pytest.Mon
             rows,
             dead,
         )
+
+
+@pytest.mark.parametrize(
+    "poison",
+    [b'{"durationMs": NaN}', b'{"userId": "\\ud800"}', b'{"userId": "\xff"}'],
+    ids=["nan", "lone-surrogate", "invalid-utf8"],
+)
+def test_one_bad_value_in_a_megabyte_envelope_costs_one_record_in_every_sink(
+    poison: bytes,
+) -> None:
+    goods = [f"big-{i}" for i in range(1716)]
+    records = [orjson.dumps(good_record(tag)) for tag in goods]
+    records.insert(858, poison)
+    body = b'{"records": [' + b",".join(records) + b"]}"
+    assert len(body) > 1 << 20
+    case = Case()
+    case.add(body, good=goods)
+    through_every_sink(case, CaptureMode.REDACTED)
