@@ -30,6 +30,7 @@ import time
 from functools import cache
 from typing import Any
 
+import orjson
 from duckdb_kql import server as kusto_server
 from duckdb_kql.errors import KqlError
 
@@ -46,6 +47,9 @@ INTERRUPT_EVERY = 0.05
 
 MAX_RECORDS = 500_000
 """ADX's default result truncation limit (``truncationmaxrecords``)."""
+
+MAX_RESULT_BYTES = 64 << 20
+"""ADX's default result size limit (``truncationmaxsize``), measured as the rows' JSON."""
 
 MAX_REQUEST_BYTES = 1 << 20
 """Largest request body taken: a query, its parameters and options."""
@@ -278,7 +282,22 @@ class LocalKustoServer(kusto_server.KustoRestServer):
                 f"the result has more than {MAX_RECORDS:,} records "
                 "(E_QUERY_RESULT_SET_TOO_LARGE): summarize, filter or `take` fewer rows"
             )
+        if limited and _larger_than(result.rows, MAX_RESULT_BYTES):
+            raise ResultTooLargeError(
+                f"the result is larger than {MAX_RESULT_BYTES >> 20} MB "
+                "(E_QUERY_RESULT_SET_TOO_LARGE): project fewer or shorter columns, or fewer rows"
+            )
         return result
+
+
+def _larger_than(rows: Any, limit: int) -> bool:
+    """Whether the rows, written as JSON, pass ``limit`` bytes (stops counting once they do)."""
+    size = 0
+    for row in rows:
+        size += len(orjson.dumps(row, default=str))
+        if size > limit:
+            return True
+    return False
 
 
 def _run_on(

@@ -83,6 +83,19 @@ def test_a_result_past_the_record_limit_is_an_error_that_says_what_to_do(
     assert rows.primary_results[0][0]["Count"] == MAX_RECORDS
 
 
+def test_a_result_past_the_size_limit_is_an_error_that_says_what_to_do(
+    served: tuple[str, str],
+) -> None:
+    url, database = served
+    client = _client(url)
+    wide = 'range x from 1 to 70000 step 1 | extend s = strrep("a", 1000)'  # 70 MB of JSON
+    with pytest.raises(KustoServiceError, match=r"larger than 64 MB.*E_QUERY_RESULT_SET_TOO_LARGE"):
+        client.execute(database, wide)
+    rows = client.execute(database, wide.replace("70000", "50000") + " | summarize n = count()")
+    assert rows.primary_results[0][0]["n"] == 50000
+    assert len(client.execute(database, wide.replace("70000", "50000")).primary_results[0]) == 50000
+
+
 def test_malformed_and_oversized_bodies_are_refused_with_4xx(served: tuple[str, str]) -> None:
     url, _ = served
     deep = b"[" * 100_000 + b"]" * 100_000
