@@ -253,6 +253,7 @@ def cmd_query(args: argparse.Namespace) -> int:
     from ingest.commands.query import explain, render
     from ingest.kql.generate import TABLES
     from ingest.kql.scripts import functions, production_statements, views
+    from ingest.schema import load_table
     from ingest.sinks.local import StoreError
     from ingest.sinks.local.kql import NOT_BUILT_LOCALLY
 
@@ -266,7 +267,13 @@ def cmd_query(args: argparse.Namespace) -> int:
         known_tables = [*TABLES, *views(statements)]
         print(
             "query error: "
-            + explain(str(exc), known_tables, list(functions(statements)), NOT_BUILT_LOCALLY),
+            + explain(
+                str(exc),
+                known_tables,
+                list(functions(statements)),
+                NOT_BUILT_LOCALLY,
+                sorted({c.name for table in TABLES for c in load_table(table).columns}),
+            ),
             file=sys.stderr,
         )
         return 1

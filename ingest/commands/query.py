@@ -27,6 +27,12 @@ _AGGREGATE = re.compile(r"unsupported KQL construct 'aggregate:(\w+)'")
 _TABLE = re.compile(r"Table with name (\w+) does not exist")
 _COLUMN = re.compile(r'Referenced column "(\w+)" not found.*?(?:Candidate bindings: (.*))?$', re.S)
 _PARSE = re.compile(r"could not parse KQL at (\d+):(\d+): (.*)", re.S)
+_UNBOUND = re.compile(
+    r'(?:Column "(\w+)" referenced that exists in the SELECT clause'
+    r'|Alias with name "(\w+)" exists, but aliases cannot be used)'
+)
+"""DuckDB's words for a column the input lacks, when the translation also names it as an alias
+(``project X``, ``summarize ... by X``): it has no candidates to offer."""
 
 
 def _closest(name: str, known: Iterable[str]) -> str:
@@ -41,10 +47,12 @@ def explain(
     tables: Sequence[str],
     functions: Sequence[str],
     not_built: Mapping[str, str] | None = None,
+    columns: Sequence[str] = (),
 ) -> str:
     """A query error as the user wrote the query: unknown names with the closest known ones.
 
-    ``not_built`` names the production views the store does not build, with the reason.
+    ``not_built`` names the production views the store does not build, with the reason;
+    ``columns`` are the store's column names, offered when the error names no candidates.
     """
     if m := _FUNCTION.search(message):
         name = m.group(1)
@@ -60,8 +68,11 @@ def explain(
         return f"unknown table `{name}`{_closest(name, tables)}"
     if m := _COLUMN.search(message):
         name, candidates = m.group(1), m.group(2) or ""
-        known = re.findall(r'"(\w+)"', candidates)
-        return f"unknown column `{name}`{_closest(name, known)}"
+        bindings = re.findall(r'"(\w+)"', candidates)
+        return f"unknown column `{name}`{_closest(name, bindings or columns)}"
+    if m := _UNBOUND.search(message):
+        name = m.group(1) or m.group(2)
+        return f"unknown column `{name}`{_closest(name, columns)}"
     if m := _PARSE.search(message):
         line, column, detail = m.groups()
         return f"syntax error at line {line}, column {int(column) + 1}: {detail.strip()}"

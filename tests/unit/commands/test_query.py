@@ -55,6 +55,21 @@ def test_an_error_with_nothing_close_suggests_nothing() -> None:
     assert said == "unknown table `Zzzz`"
 
 
+@pytest.mark.parametrize(
+    "message",
+    [
+        'Binder Error: Column "ResponseCod" referenced that exists in the SELECT clause - but '
+        "this column cannot be referenced before it is defined",
+        'Binder Error: Alias with name "ResponseCod" exists, but aliases cannot be used as part '
+        "of an expression in the GROUP BY",
+    ],
+)
+def test_a_column_named_as_an_alias_too_is_unknown_with_the_closest_columns(message: str) -> None:
+    columns = ["ResponseCode", "ResponseSize", "RequestId"]
+    said = explain(message, TABLES, FUNCTIONS, columns=columns)
+    assert said == "unknown column `ResponseCod`; did you mean `ResponseCode` or `ResponseSize`?"
+
+
 def test_a_view_the_local_store_does_not_build_is_named_with_its_reason() -> None:
     message = "Catalog Error: Table with name RequestHealthHourly does not exist!"
     said = explain(message, [*TABLES, "RequestHealthHourly"], FUNCTIONS, NOT_BUILT_LOCALLY)
