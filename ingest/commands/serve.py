@@ -178,6 +178,15 @@ class _Handler(kusto_server._Handler):
         finally:
             self.rfile = connection  # the next request of a kept-alive connection
 
+    def _send(self, status: int, payload: Any) -> None:
+        # The Kusto SDK reads a 404 as a wrong URL ("the requested endpoint does not exist") and
+        # drops the body: a database this server does not serve is said as a bad request.
+        error = payload.get("error") if isinstance(payload, dict) else None
+        code = error.get("code", "") if isinstance(error, dict) else ""
+        if status == 404 and code == "General_DatabaseNotFound":
+            status = 400
+        super()._send(status, payload)
+
     def _properties_as_object(self, body: bytes) -> bytes:
         """The body with its request ``properties`` as an object, as the endpoint reads them.
 

@@ -96,6 +96,12 @@ def test_a_result_past_the_size_limit_is_an_error_that_says_what_to_do(
     assert len(client.execute(database, wide.replace("70000", "50000")).primary_results[0]) == 50000
 
 
+def test_a_database_it_does_not_serve_is_named_to_the_sdk(served: tuple[str, str]) -> None:
+    url, database = served
+    with pytest.raises(KustoServiceError, match=f"is not attached.*serving '{database}'"):
+        _client(url).execute("no-such-database", "print n = 1")
+
+
 def test_malformed_and_oversized_bodies_are_refused_with_4xx(served: tuple[str, str]) -> None:
     url, _ = served
     deep = b"[" * 100_000 + b"]" * 100_000
