@@ -156,29 +156,19 @@ def test_standard_input_redirected_from_a_file_is_read_as_json_lines(tmp_path: P
         "print(len([e for path in sys.argv[1:] for e in iter_events(path)]))"
     )
     root = Path(__file__).resolve().parents[3]
+
+    def events_read(path: str, **how: object) -> list[str]:
+        done = subprocess.run(
+            [sys.executable, "-c", script, path],
+            capture_output=True, text=True, cwd=root, check=True, timeout=60, **how,
+        )  # fmt: skip
+        return done.stdout.split()
+
     with events.open("rb") as stdin:  # `< events.json`: a regular file to stat
-        done = subprocess.run(
-            [sys.executable, "-c", script, "/dev/stdin"],
-            stdin=stdin,
-            capture_output=True,
-            text=True,
-            cwd=root,
-            check=True,
-            timeout=60,
-        )
-    assert done.stdout.split() == ["2"]
-    with events.open("rb") as stdin:  # and the same file as a descriptor of its own
-        done = subprocess.run(
-            [sys.executable, "-c", script, f"/dev/fd/{stdin.fileno()}"],
-            stdin=subprocess.DEVNULL,
-            pass_fds=(stdin.fileno(),),
-            capture_output=True,
-            text=True,
-            cwd=root,
-            check=True,
-            timeout=60,
-        )
-    assert done.stdout.split() == ["2"]
+        assert events_read("/dev/stdin", stdin=stdin) == ["2"]
+    with events.open("rb") as file:  # and the same file as a descriptor of its own
+        descriptor = f"/dev/fd/{file.fileno()}"
+        assert events_read(descriptor, stdin=subprocess.DEVNULL, pass_fds=(file.fileno(),)) == ["2"]
 
 
 def test_a_torn_last_line_is_held_back_and_reported(tmp_path: Path) -> None:
