@@ -69,8 +69,9 @@ def _kusto_apply(args: argparse.Namespace, *, seed_only: bool) -> int:
         return 2
     client = connect(args.cluster, None if args.no_auth else credential())
     statements = list(production_statements())
-    if seed_only:
-        statements = [s for s in statements if isinstance(declare(s), Seed)]
+    if seed_only:  # the files a database script resource cannot run, whole: their policies too
+        seeding = {s.file for s in statements if isinstance(declare(s), Seed)}
+        statements = [s for s in statements if s.file in seeding]
     try:
         applied = apply_statements(client, args.database, statements, print)
     except IngestError as exc:

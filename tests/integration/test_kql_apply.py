@@ -105,3 +105,24 @@ def test_the_command_line_applies_and_reports() -> None:
     )
     assert endpoint.commands == [s.text for s in statements]
     assert "Authorization" not in endpoint.requests[-1].headers
+
+
+def test_seed_runs_the_files_no_script_resource_can_whole() -> None:
+    # A database script resource refuses `.set-or-append`: the price list's file is left to
+    # `kusto seed` (azd's postprovision hook), policies included, or its rows age out with the
+    # database's default retention.
+    with kusto_endpoint() as endpoint:
+        seed = ["kusto", "seed", "--cluster", endpoint.url, "--database", "db", "--no-auth"]
+        done = subprocess.run(
+            [sys.executable, "-m", "ingest", *seed],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=120,
+        )
+    assert done.returncode == 0, done.stderr
+    prices = [s.text for s in load_statements() if s.file == "70_prices.kql"]
+    assert endpoint.commands == prices
+    assert any("policy retention softdelete = 36500d" in c for c in prices)
+    assert any(c.startswith(".set-or-append ModelPrices") for c in prices)
