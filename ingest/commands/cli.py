@@ -251,12 +251,8 @@ def _existing_store(path: str) -> Any:
 
 def cmd_query(args: argparse.Namespace) -> int:
     """Run KQL on the local store; print a table, JSON or CSV."""
-    from ingest.commands.query import explain, render
-    from ingest.kql.generate import TABLES
-    from ingest.kql.scripts import functions, production_statements, views
-    from ingest.schema import load_table
+    from ingest.commands.query import explain_store_error, render
     from ingest.sinks.local import StoreError
-    from ingest.sinks.local.kql import NOT_BUILT_LOCALLY
 
     sink = _existing_store(args.db)
     try:
@@ -264,19 +260,7 @@ def cmd_query(args: argparse.Namespace) -> int:
     except StoreError:
         raise
     except Exception as exc:  # noqa: BLE001 - a query error is the user's, shown as such
-        statements = production_statements()
-        known_tables = [*TABLES, *views(statements)]
-        print(
-            "query error: "
-            + explain(
-                str(exc),
-                known_tables,
-                list(functions(statements)),
-                NOT_BUILT_LOCALLY,
-                sorted({c.name for table in TABLES for c in load_table(table).columns}),
-            ),
-            file=sys.stderr,
-        )
+        print(f"query error: {explain_store_error(str(exc))}", file=sys.stderr)
         return 1
     finally:
         sink.close()

@@ -79,6 +79,23 @@ def explain(
     return re.sub(r"^(Catalog|Binder|Parser|Conversion|Invalid Input) Error: ", "", message)
 
 
+def explain_store_error(message: str) -> str:
+    """A local store's query error in the user's words: ``explain`` with the store's names."""
+    from ingest.kql.generate import TABLES
+    from ingest.kql.scripts import functions, production_statements, views
+    from ingest.schema import load_table
+    from ingest.sinks.local.kql import NOT_BUILT_LOCALLY
+
+    statements = production_statements()
+    return explain(
+        message,
+        [*TABLES, *views(statements)],
+        list(functions(statements)),
+        NOT_BUILT_LOCALLY,
+        sorted({column.name for table in TABLES for column in load_table(table).columns}),
+    )
+
+
 def render(rows: Sequence[Mapping[str, Any]], fmt: str) -> bytes:
     """Rows as a table, a JSON array of objects, or CSV with a header."""
     if fmt == "json":

@@ -67,6 +67,10 @@ class ServerBusyError(KqlError):
     """Every query slot stayed taken until the request's timeout."""
 
 
+class QueryError(KqlError):
+    """A query the store could not run, said as ``query`` says it (unknown names, closest ones)."""
+
+
 class _Query:
     """One query on a cursor of its own, run on a thread of its own; cancellable from another."""
 
@@ -282,6 +286,10 @@ class LocalKustoServer(kusto_server.KustoRestServer):
                 "filter to a shorter period, or set a longer servertimeout"
             )
         if query.error is not None:
+            if _is_engine_error(query.error):
+                from ingest.commands.query import explain_store_error
+
+                raise QueryError(explain_store_error(str(query.error))) from query.error
             raise query.error
         result = query.result
         if result is None:  # cancelled before it ran: only a timeout cancels
@@ -297,6 +305,16 @@ class LocalKustoServer(kusto_server.KustoRestServer):
                 "(E_QUERY_RESULT_SET_TOO_LARGE): project fewer or shorter columns, or fewer rows"
             )
         return result
+
+
+def _is_engine_error(error: BaseException) -> bool:
+    """Whether DuckDB or the KQL translation refused the query as written (not a policy answer)."""
+    import duckdb
+    from duckdb_kql.errors import KqlUnsupportedError
+
+    if isinstance(error, KqlUnsupportedError):
+        return "writes are disabled" not in str(error)  # a refused write stays a 403
+    return isinstance(error, duckdb.Error)
 
 
 def _larger_than(rows: Any, limit: int) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 import urllib.error
@@ -100,6 +101,20 @@ def test_a_database_it_does_not_serve_is_named_to_the_sdk(served: tuple[str, str
     url, database = served
     with pytest.raises(KustoServiceError, match=f"is not attached.*serving '{database}'"):
         _client(url).execute("no-such-database", "print n = 1")
+
+
+def test_query_errors_name_the_closest_known_names_as_query_does(
+    served: tuple[str, str],
+) -> None:
+    url, database = served
+    client = _client(url)
+    for csl, said in [
+        ("ApimRequest | take 1", "unknown table `ApimRequest`; did you mean `ApimRequests`"),
+        ("ApimRequests | project StatusCod", "unknown column `StatusCod`; did you mean"),
+        ("LlmCall(ago(1d), now())", "unknown function `LlmCall()`; did you mean `LlmCalls()`"),
+    ]:
+        with pytest.raises(KustoServiceError, match=re.escape(said)):
+            client.execute(database, csl)
 
 
 def test_malformed_and_oversized_bodies_are_refused_with_4xx(served: tuple[str, str]) -> None:
