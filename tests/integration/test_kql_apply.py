@@ -14,6 +14,7 @@ from ingest.errors import TerminalIngestError, TransientIngestError
 from ingest.kql.apply import apply_statements
 from ingest.kql.scripts import load_statements
 from ingest.sinks import adx
+from tests.conftest import run_ingest
 from tests.kusto_endpoint import error_reply, kusto_endpoint, table_reply
 
 pytestmark = pytest.mark.integration
@@ -112,16 +113,7 @@ def test_seed_runs_the_files_no_script_resource_can_whole() -> None:
     # `kusto seed` (azd's postprovision hook), policies included, or its rows age out with the
     # database's default retention.
     with kusto_endpoint() as endpoint:
-        seed = ["kusto", "seed", "--cluster", endpoint.url, "--database", "db", "--no-auth"]
-        done = subprocess.run(
-            [sys.executable, "-m", "ingest", *seed],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            check=False,
-            timeout=120,
-        )
-    assert done.returncode == 0, done.stderr
+        run_ingest("kusto", "seed", "--cluster", endpoint.url, "--database", "db", "--no-auth")
     prices = [s.text for s in load_statements() if s.file == "70_prices.kql"]
     assert endpoint.commands == prices
     assert any("policy retention softdelete = 36500d" in c for c in prices)
