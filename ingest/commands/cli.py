@@ -491,8 +491,8 @@ def _kusto_parser(verbs: Any) -> None:
         help="script: print every statement in order; generate: rewrite 10_tables/20_mappings "
         "from schemas/, and dashboard.json (the ADX dashboard); validate: check every "
         "statement with the Kusto language service; "
-        "apply: run every statement against --cluster/--database; seed: only the reference "
-        "data (what a database script resource cannot run)",
+        "apply: run every statement against --cluster/--database; seed: only the files a "
+        "database script resource cannot run (the price list and its table's policies)",
     )
     kusto.add_argument(
         "--cluster", help="cluster URL, e.g. https://mycluster.westeurope.kusto.windows.net"
