@@ -78,13 +78,6 @@ def aggregation_views() -> dict[str, MaterializedView]:
     }
 
 
-def _columns_of(source: str) -> list[str]:
-    """The columns of a table, or of a local view over one (the same columns)."""
-    local = local_views()
-    table = local[source].source if source in local else source
-    return [c.name for c in load_table(table).columns]
-
-
 def local_overrides() -> dict[str, str]:
     """Function bodies that replace production ones locally, by function name."""
     return {name: f.body for name, f in functions(local_statements()).items()}
@@ -124,9 +117,12 @@ def connect(path: str = ":memory:") -> duckdb.DuckDBPyConnection:
                 con.execute(
                     f'ALTER TABLE "{name}" ADD COLUMN "{column.name}" {DUCKDB_TYPES[column.type]}'
                 )
-    # The dedup views, then the aggregation views over them: all computed when read.
-    for view, declared in [*local_views().items(), *aggregation_views().items()]:
-        schema = {declared.source: _columns_of(declared.source)}
+    # The dedup views, then the aggregation views over them: all computed when read. A view
+    # over a dedup view has the columns of that view's table.
+    local = local_views()
+    for view, declared in [*local.items(), *aggregation_views().items()]:
+        table = local[declared.source].source if declared.source in local else declared.source
+        schema = {declared.source: [c.name for c in load_table(table).columns]}
         sql = duckdb_kql.to_sql(local_kql(declared.query), schema=schema)
         stale = con.execute(  # a store made when dedup views were tables
             "SELECT 1 FROM information_schema.tables WHERE table_name = ? "

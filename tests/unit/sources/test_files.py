@@ -17,7 +17,7 @@ from ingest.core.pipeline import Pipeline
 from ingest.model import EventInput
 from ingest.sources import SourceError, iter_events, line_ranges, read_line_range
 from tests.capture import CAPTURE_SCHEMA, write_capture
-from tests.conftest import load_fixture
+from tests.conftest import ROOT, load_fixture
 
 
 def test_capture_file_replays_every_body_with_lineage(tmp_path: Path, pipeline: Pipeline) -> None:
@@ -155,12 +155,11 @@ def test_standard_input_redirected_from_a_file_is_read_as_json_lines(tmp_path: P
         "import sys; from ingest.sources import iter_events; "
         "print(len([e for path in sys.argv[1:] for e in iter_events(path)]))"
     )
-    root = Path(__file__).resolve().parents[3]
 
     def events_read(path: str, **how: object) -> list[str]:
         done = subprocess.run(
             [sys.executable, "-c", script, path],
-            capture_output=True, text=True, cwd=root, check=True, timeout=60, **how,
+            capture_output=True, text=True, cwd=ROOT, check=True, timeout=60, **how,
         )  # fmt: skip
         return done.stdout.split()
 
