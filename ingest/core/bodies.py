@@ -17,6 +17,7 @@ from typing import Any
 import orjson
 
 from ingest.core.coerce import LONG_MAX, LONG_MIN, FieldError
+from ingest.core.scan import count, find
 from ingest.model import UsageSource
 
 LLM_KINDS = frozenset({"chat", "completions", "embeddings", "responses"})
@@ -174,12 +175,17 @@ def render_messages(messages: Any) -> str:
         return ""
     lines = []
     for message in messages:
-        if isinstance(message, str):
+        if message.__class__ is dict:  # the common message: its text is its string content
+            text = message.get("content")
+            if text.__class__ is not str or "tool_calls" in message:
+                text = _message_text(message)
+        elif isinstance(message, str):
             lines.append(message)
             continue
-        if not isinstance(message, dict):
+        elif isinstance(message, dict):
+            text = _message_text(message)
+        else:
             continue
-        text = _message_text(message)
         role = message.get("role")
         lines.append(f"{role}: {text}" if isinstance(role, str) and role else text)
     return "\n".join(lines)
@@ -386,11 +392,11 @@ class ResponseInfo:
         text = self.stream_text
         if self.document is not None or not text:
             return len(self.text())
-        if "\\" not in text and _OVERLAPPING_CONTENT not in text:
+        if "\\" not in text and find(text, _OVERLAPPING_CONTENT) < 0:
             # The common chat stream, counted by C string methods alone: with no escape, and
             # every "content" key followed by `:"` (equal counts, since no two keys overlap), the
             # pattern below matches exactly after each `"content":"`, up to the next quote.
-            keys = text.count('"content"')
+            keys = count(text, '"content"')
             if not keys:
                 return len(self.text())
             length = _same_shape_length(text, keys)
@@ -552,7 +558,7 @@ def _same_shape_length(text: str, keys: int) -> int | None:
     if end < 0:
         return None
     others = keys - 1
-    if text.count(repeated, start, last) != others:
+    if count(text, repeated, start, last) != others:
         return None
     if text.count('"', start, last) != others * repeated.count('"'):
         return None

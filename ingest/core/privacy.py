@@ -13,6 +13,8 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable
 
+import stringzilla as sz
+
 from ingest.config import CaptureMode
 
 MASK = "***"
@@ -204,36 +206,43 @@ _HEX_RUN_MAP = bytes(
 )
 """Each byte of a hex digit to ``h``, of any other ASCII letter to ``g``, any other byte to a
 space."""
-_LONG_RUN = b"a" * 32 + b" "
-"""At least 32 letters and digits, then the space every run ends with: where a hex key (32) or an
-Azure AI key (84) may be. A needle of one repeated byte gives the search no skip; this one ends
-with its only space, so each time a space under that last byte ends no such run, the search moves
-on by the needle's whole length."""
+_LONG_RUN = b" " + b"a" * 32
+"""A space, then at least 32 letters and digits: where a hex key (32) or an Azure AI key (84) may
+be. Every run starts after a space, so this finds one exactly when a run is that long."""
 _AZURE_RUN = b" " + b"a" * 84 + b" "
 """A run of exactly 84, as ``_ALWAYS_MASKED_TOKENS`` takes it (neither side a letter or digit)."""
 _HEX_RUN = b" " + b"h" * 32 + b" "
 """32 hex digits with neither side a letter or digit: exactly what ``_HEX_KEY`` matches."""
 
 
-def _runs(text: str, table: bytes) -> bytearray:
-    """``text`` mapped by ``table``, one byte per UTF-8 byte (lone surrogates included).
+def _runs(text: str, table: bytes) -> str | bytes:
+    """``text`` with a space at each end, mapped by ``table`` one UTF-8 byte at a time.
 
-    A ``bytearray``: its ``translate`` skips the check ``bytes.translate`` makes for an unchanged
-    result.
+    StringZilla's ``translate`` and ``find`` (SIMD table lookups and searches) do the work. ASCII
+    text, one byte per character, is mapped as the ``str`` it is (no copy to bytes; the result is
+    a ``str`` of the same length). Other text is mapped as its UTF-8 bytes (lone surrogates
+    included), which StringZilla would otherwise encode and keep beside the string.
     """
-    return bytearray(f" {text} ", "utf-8", "surrogatepass").translate(table)
+    mapped: str | bytes
+    if text.isascii():
+        mapped = sz.translate(f" {text} ", table)
+    else:
+        mapped = sz.translate(f" {text} ".encode("utf-8", "surrogatepass"), table)
+    return mapped
 
 
-def _alnum_runs(text: str) -> tuple[bytearray, bool]:
+def _alnum_runs(text: str) -> tuple[str | bytes, bool]:
     """``text`` as runs of ``a`` and spaces, and whether it holds an ASCII digit.
 
     The runs of ``a`` are its runs of ASCII letters and digits. Whether there is a digit takes one
     search of the map, not one search of the text per digit.
     """
     runs = _runs(text, _ALNUM_RUN_MAP)
-    if runs.find(b"0") < 0:
+    if sz.find(runs, "0") < 0:
         return runs, False
-    return runs.replace(b"0", b"a"), True
+    if isinstance(runs, bytes):
+        return runs.replace(b"0", b"a"), True
+    return runs.replace("0", "a"), True
 
 
 def _may_name_a_secret_field(text: str) -> bool:
@@ -290,9 +299,9 @@ def mask_secrets(text: str) -> str:
     Each pattern runs only if a cheap check on the text it would scan says it may match: a
     character or literal it needs (``"``, ``:``, ``=``, ``eyJ``, ``sk-``), part of a name, a
     pattern led by a literal, or a run of letters and digits as long as its match, all found by C
-    string methods (``in``, ``str.find``, ``bytearray.translate``) or ``re`` patterns that skip
-    along a literal. A case-insensitive pre-screen also passes when the text holds a letter that
-    only the pattern takes for ASCII.
+    string methods (``in``, ``str.find``), StringZilla's SIMD ``translate`` and ``find``, or ``re``
+    patterns that skip along a literal. A case-insensitive pre-screen also passes when the text
+    holds a letter that only the pattern takes for ASCII.
     """
     return _mask_secrets(text)[0]
 
@@ -320,15 +329,15 @@ def _mask_secrets(text: str) -> tuple[str, bool]:
     # The masks below put in no digit: whether the text holds one is known from here on.
     if len(text) >= 32:
         runs, digits = _alnum_runs(text)
-        long_run = runs.find(_LONG_RUN) >= 0  # without one, neither a hex key nor an Azure AI key
+        long_run = sz.find(runs, _LONG_RUN) >= 0  # without one, no hex key and no Azure AI key
     else:  # too short for a run of 32; a digit is not looked for
-        runs, digits, long_run = bytearray(), True, False
-    if ("-" in text and "sk-" in text) or (long_run and runs.find(_AZURE_RUN) >= 0):
+        runs, digits, long_run = b"", True, False
+    if ("-" in text and "sk-" in text) or (long_run and sz.find(runs, _AZURE_RUN) >= 0):
         masked = _ALWAYS_MASKED_TOKENS.sub(MASK, text)
         if masked != text:
             text = masked
-            long_run = _alnum_runs(text)[0].find(_LONG_RUN) >= 0
-    if long_run and _runs(text, _HEX_RUN_MAP).find(_HEX_RUN) >= 0:
+            long_run = sz.find(_alnum_runs(text)[0], _LONG_RUN) >= 0
+    if long_run and sz.find(_runs(text, _HEX_RUN_MAP), _HEX_RUN) >= 0:
         text = _HEX_KEY.sub(MASK, text)
     return text, digits
 

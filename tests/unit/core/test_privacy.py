@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import orjson
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ingest.config import CaptureMode
+from ingest.core import privacy
 from ingest.core.privacy import capture, mask_secrets, redact, scrub_url
 from tests.conftest import golden_settings, load_fixture, run_case
 
@@ -285,3 +288,27 @@ def test_a_scheme_spelled_with_a_case_folding_letter_is_masked(scheme: str) -> N
 def test_a_phone_number_written_with_any_one_digit_is_masked(digit: str) -> None:
     number = f"({digit * 3}) {digit * 3}-{digit * 4}"
     assert redact(f"call {number} today") == "call [PHONE] today"
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    st.text(st.characters(exclude_categories=()), max_size=80)
+    | st.text(alphabet="ab09 -_\udcffé", max_size=80)
+)
+def test_the_runs_map_is_the_utf8_bytes_mapped_one_by_one(text: str) -> None:
+    # StringZilla maps ASCII text as a str and any other as its UTF-8 bytes (lone surrogates
+    # included, which StringZilla cannot take as a str): both are the bytes map, byte for byte.
+    for table in (privacy._ALNUM_RUN_MAP, privacy._HEX_RUN_MAP):
+        runs = privacy._runs(text, table)
+        expected = f" {text} ".encode("utf-8", "surrogatepass").translate(table)
+        assert (runs.encode() if isinstance(runs, str) else runs) == expected
+    runs, digits = privacy._alnum_runs(text)
+    assert digits == any(char in "0123456789" for char in text)
+    assert "0" not in (runs if isinstance(runs, str) else runs.decode())
+
+
+def test_keys_beside_lone_surrogates_and_other_scripts_are_masked() -> None:
+    for around in ("\udcff", "é", "日本", "\U0001f600"):
+        text = f"key{around} {FAKE_KEY} {around}" + "x" * 84 + f" {around}"
+        assert mask_secrets(text) == f"key{around} *** {around}*** {around}"
+        assert redact(text) == mask_secrets(text)
