@@ -174,14 +174,18 @@ _TOKEN_FORMATS = re.compile(
     r"xox[abprs]-[A-Za-z0-9-]{10,}|AIza[0-9A-Za-z_-]{35})"
 )
 
+_ASCII_LOWER = bytes(byte + 32 if 0x41 <= byte <= 0x5A else byte for byte in range(256))
+"""Each ASCII capital to its small letter, any other byte to itself: ``str.lower`` for ASCII text,
+as a byte map (a StringZilla ``translate``, one SIMD pass)."""
 _SCHEMES = (re.compile(r"b[eEaA](?i:[as][ri][ec])"), re.compile(r"B[eEaA](?i:[as][ri][ec])"))
 """Where ``(?i:bearer|basic)`` may start: ``b`` or ``B``, then the next four letters of either
 word, by position.
 
 ``(?i)`` takes only ``b`` and ``B`` for ``b``, and only ``e``, ``E``, ``a``, ``A`` for ``e`` and
 ``a``; the last three letters keep ``(?i)``, which also takes the long s and the dotless and
-dotted i. Led by a literal, each pattern is searched by a tight loop over the text: no
-lower-cased copy, no per-position attempt."""
+dotted i. Led by a literal, each pattern is searched by a tight loop over the text. For text
+outside ASCII only: ASCII text is searched lower-cased (``_ASCII_LOWER``), where the case-folding
+letters cannot be."""
 
 _ALNUM_RUN_MAP = bytes(
     0x30
@@ -209,6 +213,8 @@ space."""
 _LONG_RUN = b" " + b"a" * 32
 """A space, then at least 32 letters and digits: where a hex key (32) or an Azure AI key (84) may
 be. Every run starts after a space, so this finds one exactly when a run is that long."""
+_RUN_OF_32 = "a" * 32
+"""A run of 32 at the start of a map without the spaces ``_runs`` adds."""
 _AZURE_RUN = b" " + b"a" * 84 + b" "
 """A run of exactly 84, as ``_ALWAYS_MASKED_TOKENS`` takes it (neither side a letter or digit)."""
 _HEX_RUN = b" " + b"h" * 32 + b" "
@@ -321,18 +327,30 @@ def _mask_secrets(text: str) -> tuple[str, bool]:
             text = _ESCAPED_JSON_SECRET_FIELD.sub(lambda m: m.group("name") + f'\\"{MASK}\\"', text)
     if ":" in text or "=" in text:
         text = _mask_key_values(text)
-    lower, upper = _SCHEMES
-    if ("b" in text and lower.search(text)) or ("B" in text and upper.search(text)):
+    if text.isascii():  # (?i:bearer|basic) is in ASCII text exactly when it is in it lower-cased
+        lowered = sz.translate(text, _ASCII_LOWER)
+        if sz.find(lowered, "bearer") >= 0 or sz.find(lowered, "basic") >= 0:
+            text = _mask_schemes(text)
+    elif ("b" in text and _SCHEMES[0].search(text)) or ("B" in text and _SCHEMES[1].search(text)):
         text = _mask_schemes(text)
     if "J" in text and "eyJ" in text:  # a one-character test runs at memchr pace
         text = _JWT.sub(MASK, text)
     # The masks below put in no digit: whether the text holds one is known from here on.
-    if len(text) >= 32:
+    # Without a run of 32 letters and digits, no hex key and no Azure AI key.
+    if len(text) < 32:  # too short for one; a digit is not looked for
+        digits, long_run = True, False
+    elif text.isascii():  # the common case, inline: mapped as it is (no copy, no spaces added)
+        runs = sz.translate(text, _ALNUM_RUN_MAP)
+        digits = "0" in runs
+        if digits:
+            runs = runs.replace("0", "a")
+        long_run = runs.startswith(_RUN_OF_32) or sz.find(runs, _LONG_RUN) >= 0
+    else:
         runs, digits = _alnum_runs(text)
-        long_run = sz.find(runs, _LONG_RUN) >= 0  # without one, no hex key and no Azure AI key
-    else:  # too short for a run of 32; a digit is not looked for
-        runs, digits, long_run = b"", True, False
-    if ("-" in text and "sk-" in text) or (long_run and sz.find(runs, _AZURE_RUN) >= 0):
+        long_run = sz.find(runs, _LONG_RUN) >= 0
+    if ("-" in text and "sk-" in text) or (
+        long_run and sz.find(_alnum_runs(text)[0], _AZURE_RUN) >= 0
+    ):
         masked = _ALWAYS_MASKED_TOKENS.sub(MASK, text)
         if masked != text:
             text = masked
