@@ -252,7 +252,7 @@ def main() -> None:
     for mode_value, core_s in best.items():
         print(
             f"{'core, CAPTURE_TEXT=' + mode_value:<28} {records / core_s:>10,.0f} records/s "
-            f"{megabytes / core_s:>8.1f} MB/s  ratio {base_s / core_s:.2f} of baseline"
+            f"{megabytes / core_s:>8.1f} MB/s  ratio {base_s / core_s:.3f} of baseline"
         )
 
 
