@@ -227,7 +227,9 @@ def _runs(text: str, table: bytes) -> str | bytes:
     StringZilla's ``translate`` and ``find`` (SIMD table lookups and searches) do the work. ASCII
     text, one byte per character, is mapped as the ``str`` it is (no copy to bytes; the result is
     a ``str`` of the same length). Other text is mapped as its UTF-8 bytes (lone surrogates
-    included), which StringZilla would otherwise encode and keep beside the string.
+    included): StringZilla raises on a lone surrogate in a ``str``, decodes a mapped ``str`` as
+    UTF-8 again, and counts offsets in bytes. The ``isascii`` tests before every StringZilla call
+    on a ``str`` are what keep its answers equal to ``str``'s.
     """
     mapped: str | bytes
     if text.isascii():
@@ -328,9 +330,10 @@ def _mask_secrets(text: str) -> tuple[str, bool]:
     if ":" in text or "=" in text:
         text = _mask_key_values(text)
     if text.isascii():  # (?i:bearer|basic) is in ASCII text exactly when it is in it lower-cased
-        lowered = sz.translate(text, _ASCII_LOWER)
-        if sz.find(lowered, "bearer") >= 0 or sz.find(lowered, "basic") >= 0:
-            text = _mask_schemes(text)
+        if "b" in text or "B" in text:
+            lowered = sz.translate(text, _ASCII_LOWER)
+            if sz.find(lowered, "bearer") >= 0 or sz.find(lowered, "basic") >= 0:
+                text = _mask_schemes(text)
     elif ("b" in text and _SCHEMES[0].search(text)) or ("B" in text and _SCHEMES[1].search(text)):
         text = _mask_schemes(text)
     if "J" in text and "eyJ" in text:  # a one-character test runs at memchr pace
@@ -339,7 +342,7 @@ def _mask_secrets(text: str) -> tuple[str, bool]:
     # Without a run of 32 letters and digits, no hex key and no Azure AI key.
     if len(text) < 32:  # too short for one; a digit is not looked for
         digits, long_run = True, False
-    elif text.isascii():  # the common case, inline: mapped as it is (no copy, no spaces added)
+    elif text.isascii():  # the common case, inline: no copy to bytes, no spaces added
         runs = sz.translate(text, _ALNUM_RUN_MAP)
         digits = "0" in runs
         if digits:

@@ -3,8 +3,8 @@
 ``str``'s own search steps through JSON one character at a time when the needle ends in a
 character the text is full of (a quote); StringZilla's SIMD search does not. Both give the same
 answers for ASCII text, where a character is a byte. Other text, whose UTF-8 offsets are not its
-character offsets, stays with ``str``, and so do one-character needles, which ``str`` counts and
-finds faster than StringZilla.
+character offsets, stays with ``str`` (StringZilla would answer in byte offsets), and so do empty
+and one-character needles, which ``str`` counts and finds faster than StringZilla.
 """
 
 from __future__ import annotations

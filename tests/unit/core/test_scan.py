@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import random
+import string
 import sys
 
+import stringzilla as sz
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from ingest.core import scan
+from ingest.core import privacy, scan
 
 STREAMISH = st.text(alphabet='"content:{}a\\é\x00', max_size=60)
 """Texts of the characters the stream readers look for, a few outside ASCII (one of them two
@@ -42,3 +45,46 @@ def test_a_long_stream_is_counted_as_str_counts_it() -> None:
     middle = len(text) // 2
     assert scan.find(text, '"content":"', middle) == text.find('"content":"', middle) > middle
     assert scan.count(text, '"content":"', 10, middle) == text.count('"content":"', 10, middle)
+
+
+WORDS = ["the", "Bearer", "basic", "a1", "DEAD", "é"]
+
+
+def _backend_cases() -> list[str]:
+    """Texts around the widths SIMD code works in: runs of letters and digits 1 to 100 long at the
+    start, middle and end of texts up to 300 characters, beside other characters."""
+    rng = random.Random(13)
+    alphabet = string.ascii_letters + string.digits
+    cases = []
+    for length in (*range(1, 40), 63, 64, 65, 83, 84, 85, 100):
+        for before, after in ((" ", " "), ("", "-"), ("x.", ""), ('"', ":")):
+            run = "".join(rng.choice(alphabet) for _ in range(length))
+            pad = " ".join(rng.choice(WORDS) for _ in range(20))
+            cases += [before + run + after, pad + before + run + after, before + run + after + pad]
+    return cases
+
+
+def test_every_simd_backend_of_this_machine_gives_the_same_answers() -> None:
+    # StringZilla picks its code by the CPU it runs on: serial, SSE, AVX2, AVX-512 or NEON. Every
+    # backend this machine has must mask and count exactly as the scalar one does.
+    cases = _backend_cases()
+    stream = "".join(f'data: {{"delta":{{"content":"{case}"}}}}\n\n' for case in cases[:200])
+    original = list(sz.__capabilities__)
+
+    def answers() -> list[object]:
+        out: list[object] = [privacy.mask_secrets(case) for case in cases]
+        out += [privacy.redact(case) for case in cases]
+        out += [privacy._runs(case, privacy._ALNUM_RUN_MAP) for case in cases]
+        out += [scan.count(stream, '"content":"', start) for start in range(0, 400, 7)]
+        out += [scan.find(stream, '"}}\n\ndata', start) for start in range(0, 400, 7)]
+        return out
+
+    try:
+        sz.reset_capabilities(["serial"])
+        scalar = answers()
+        assert scalar[len(cases) * 3] == stream.count('"content":"')
+        for backend in original:
+            sz.reset_capabilities([backend])
+            assert answers() == scalar, backend
+    finally:
+        sz.reset_capabilities(original)
